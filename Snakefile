@@ -1,0 +1,40 @@
+# ensemble-distill: deep-ensemble teachers -> distilled students -> predictions -> metrics
+# -> tables and figures. Paths: results/{exp}/{stage}/..., logs/{rule}/{exp}/...,
+# benchmarks/{rule}/{exp}/... All logic lives in workflow/ensemble_distill (python -m ...).
+import os
+import sys
+
+from snakemake.utils import min_version
+
+min_version("9.20")
+
+# Jobs run `python -m ensemble_distill...`: make the package importable in every job (also
+# in conda envs that lack it), and let `python` be the interpreter running Snakemake unless
+# a rule's conda env (--sdm conda) puts its own first.
+PACKAGE_ROOT = os.path.join(workflow.basedir, "workflow")
+sys.path.insert(0, PACKAGE_ROOT)
+for var, path in (("PYTHONPATH", PACKAGE_ROOT), ("PATH", os.path.dirname(sys.executable))):
+    os.environ[var] = os.pathsep.join(filter(None, [path, os.environ.get(var)]))
+
+from ensemble_distill.config import validate_config
+
+
+configfile: "config.yaml"
+
+
+validate_config(config)
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/teachers.smk"
+include: "workflow/rules/distill.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/tables.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

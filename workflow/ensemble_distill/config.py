@@ -1,0 +1,118 @@
+"""Config validation against ``workflow/schemas/config.schema.yaml``, with defaults filled in.
+
+Errors name the key path (``experiments.digits.teacher.train.epochs``) and what was expected,
+and all problems are reported at once rather than the first only.
+"""
+
+import copy
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator, validators
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+
+# Which eval-set kinds make sense for which dataset: shifts need images, maps need 2-D inputs.
+IMAGE_DATASETS = {"digits"}
+TWO_D_DATASETS = {"spiral"}
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message lists every problem with its key path."""
+
+
+def _inline_refs(node, defs):
+    """Replace local ``$ref``s by their targets so that defaults behind a ref are visible."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target = defs[node["$ref"].removeprefix("#/$defs/")]
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            return _inline_refs({**target, **rest}, defs)
+        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
+
+
+def _with_defaults(validator_class):
+    """The jsonschema recipe: a validator that fills in ``default`` values as it validates."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+def load_schema(path=SCHEMA_PATH):
+    schema = yaml.safe_load(Path(path).read_text())
+    return _inline_refs(schema, schema.get("$defs", {}))
+
+
+def _key_path(parts):
+    return ".".join(str(p) for p in parts) or "<top level>"
+
+
+def validate_config(config, schema_path=SCHEMA_PATH):
+    """Validate ``config`` in place (filling defaults) and return it; raise ConfigError."""
+    validator = _with_defaults(Draft202012Validator)(load_schema(schema_path))
+    problems = []
+    for error in validator.iter_errors(config):
+        if error.validator in ("if", "allOf"):
+            continue  # their sub-errors are reported with a precise path
+        message = error.message
+        if error.validator is False or "False schema" in message:
+            message = f"key '{error.path[-1]}' is not allowed here"
+        problems.append(f"config key '{_key_path(error.absolute_path)}': {message}")
+    if not problems:
+        problems = _semantic_problems(config)
+    if problems:
+        listed = "\n  - ".join(sorted(set(problems)))
+        raise ConfigError(f"invalid configuration:\n  - {listed}")
+    return config
+
+
+def _semantic_problems(config):
+    """Checks a JSON schema cannot express: cross-key consistency."""
+    problems = []
+    for name, exp in config["experiments"].items():
+        where = f"experiments.{name}"
+        size, seeds = exp["ensemble"]["size"], exp["ensemble"].get("seeds")
+        if seeds is not None and len(seeds) != size:
+            problems.append(
+                f"config key '{where}.ensemble.seeds': expected {size} seeds (ensemble.size), "
+                f"found {len(seeds)}"
+            )
+        dataset = exp["dataset"]["name"]
+        for set_name, spec in exp["eval_sets"].items():
+            kind = spec["kind"]
+            if kind in ("rotate", "translate") and dataset not in IMAGE_DATASETS:
+                problems.append(
+                    f"config key '{where}.eval_sets.{set_name}.kind': '{kind}' needs an image "
+                    f"dataset ({sorted(IMAGE_DATASETS)}), found '{dataset}'"
+                )
+            if kind == "grid" and dataset not in TWO_D_DATASETS:
+                problems.append(
+                    f"config key '{where}.eval_sets.{set_name}.kind': 'grid' needs 2-D inputs "
+                    f"({sorted(TWO_D_DATASETS)}), found '{dataset}'"
+                )
+        n_layers = len(exp["teacher"]["hidden"]) + 1
+        for student, spec in exp["students"].items():
+            head = spec.get("head", {})
+            if head.get("type") == "copy" and head["layers"] >= n_layers:
+                problems.append(
+                    f"config key '{where}.students.{student}.head.layers': the teacher has "
+                    f"{n_layers} layers, so at most {n_layers - 1} can be copied into heads, "
+                    f"found {head['layers']}"
+                )
+    return problems
+
+
+def member_seeds(experiment):
+    """The ensemble's member seeds: ``ensemble.seeds`` or ``0..M-1``."""
+    ens = experiment["ensemble"]
+    return list(ens.get("seeds") or range(ens["size"]))

@@ -1,0 +1,117 @@
+"""Build evaluation sets (in-domain test, shifted copies, OOD, input grids) as ``.npz`` files.
+
+Usage (one eval set of one experiment)::
+
+    python -m ensemble_distill.evalsets --data results/digits/dataset.npz \
+        --eval-set '{"kind": "rotate", "intensities": [0, 15, 30]}' --out rotate.npz
+
+The file holds ``x`` with shape (I, N, *input_shape) for I shift intensities, ``labels``
+(N,; -1 where there are none), ``intensities`` (I,), the ``shift`` kind, and ``coords`` for
+input grids. Everything is deterministic: same config, same bytes of data.
+"""
+
+import argparse
+import json
+
+import numpy as np
+from scipy import ndimage
+
+from .datasets import Dataset
+from .io import save_npz
+
+
+def rotate(images, degrees):
+    """Rotate a batch (N, C, H, W) by ``degrees``; corners are filled with 0.
+
+    Ovadia et al.'s protocol (uq_benchmark ``mnist/data_lib.py``): ``scipy.ndimage.rotate``
+    with the default cubic spline and an enlarged canvas, then a centre crop back to H x W.
+    """
+    out = ndimage.rotate(images, float(degrees), axes=(-1, -2), reshape=True)
+    h, w = images.shape[-2:]
+    top, left = (out.shape[-2] - h) // 2, (out.shape[-1] - w) // 2
+    return np.ascontiguousarray(out[..., top : top + h, left : left + w], dtype=np.float32)
+
+
+def translate(images, pixels):
+    """Shift a batch horizontally by ``pixels`` with wrap-around (Ovadia et al.'s np.roll)."""
+    return np.roll(images, int(pixels), axis=-1)
+
+
+SHIFTS = {"rotate": rotate, "translate": translate}
+
+
+def sample_image_patches(shape, size, seed):
+    """Grey patches cut from scikit-learn's two sample photographs, resized to ``shape``.
+
+    Natural-image texture with the digits' pixel range: clearly not digits.
+    """
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(seed)
+    photos = [img.mean(axis=-1) / 255.0 for img in load_sample_images().images]
+    _, h, w = shape
+    crop = 8 * h  # cut 8x larger patches, then average down to the target size
+    patches = []
+    for i in range(size):
+        photo = photos[i % len(photos)]
+        top = rng.integers(0, photo.shape[0] - crop)
+        left = rng.integers(0, photo.shape[1] - crop)
+        patch = photo[top : top + crop, left : left + crop]
+        patches.append(patch.reshape(h, crop // h, w, crop // w).mean(axis=(1, 3)))
+    return np.asarray(patches, dtype=np.float32)[:, None]
+
+
+def uniform_noise(shape, size, seed):
+    return np.random.default_rng(seed).uniform(size=(size, *shape)).astype(np.float32)
+
+
+OOD_SOURCES = {"sample_image_patches": sample_image_patches, "uniform_noise": uniform_noise}
+
+
+def build_eval_set(dataset, spec):
+    """Return the arrays of one eval set (see module docstring) for a loaded dataset."""
+    kind = spec["kind"]
+    x, labels = dataset.x_test, dataset.y_test
+    if kind == "test":
+        arrays = dict(x=x[None], labels=labels, intensities=np.zeros(1), shift=np.array("none"))
+        if dataset.input_shape == (2,):  # 2-D toy data: keep the points for overlays
+            arrays["coords"] = x
+        return arrays
+    if kind in SHIFTS:
+        levels = np.asarray(spec["intensities"], dtype=np.float64)
+        shifted = np.stack([SHIFTS[kind](x, level) for level in levels])
+        return dict(x=shifted, labels=labels, intensities=levels, shift=np.array(kind))
+    if kind == "ood":
+        ood = OOD_SOURCES[spec["source"]](dataset.input_shape, spec["size"], seed=0)
+        return dict(
+            x=ood[None],
+            labels=np.full(len(ood), -1),
+            intensities=np.zeros(1),
+            shift=np.array("ood"),
+        )
+    if kind == "grid":
+        axis = np.linspace(-spec["extent"], spec["extent"], spec["resolution"], dtype=np.float32)
+        coords = np.stack(np.meshgrid(axis, axis), axis=-1).reshape(-1, 2)
+        return dict(
+            x=coords[None],
+            labels=np.full(len(coords), -1),
+            intensities=np.zeros(1),
+            shift=np.array("grid"),
+            coords=coords,
+        )
+    raise ValueError(f"unknown eval-set kind '{kind}'")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, help="dataset splits (.npz, see datasets.py)")
+    parser.add_argument("--eval-set", type=json.loads, required=True, help="eval-set config (JSON)")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    arrays = build_eval_set(Dataset.load(args.data), args.eval_set)
+    save_npz(args.out, **arrays)
+    print(f"wrote {args.out}: x {arrays['x'].shape}, intensities {arrays['intensities'].tolist()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Figures from Parquet tables (never from models): shift curves and uncertainty maps.
+
+Usage::
+
+    python -m ensemble_distill.figures shift-curves --metrics metrics.parquet \
+        --models ensemble single kd hydra --out shift_curves.png
+    python -m ensemble_distill.figures uncertainty-maps --grid ens.parquet kd.parquet ... \
+        --labels ensemble kd ... --data test.parquet --out uncertainty_maps.png
+
+Each figure is written as PNG and as PDF (same stem), with fixed metadata so that the
+same data gives the same bytes.
+"""
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+
+UNCERTAINTIES = {
+    "model_uncertainty": "model uncertainty (MI)",
+    "total_uncertainty": "total uncertainty H[p̄]",
+    "data_uncertainty": "expected data uncertainty",
+}
+SHIFT_METRICS = {"acc": "accuracy", "nll": "NLL", "model_uncertainty": "model uncertainty"}
+SHIFT_AXES = {"rotate": "rotation angle (°)", "translate": "horizontal shift (px)"}
+
+
+def save_figure(fig, png_path):
+    """Write ``png_path`` and the PDF beside it, atomically and without volatile metadata."""
+    png_path = Path(png_path)
+    for path, metadata in (
+        (png_path, {"Software": None}),
+        (png_path.with_suffix(".pdf"), {"Creator": None, "Producer": None, "CreationDate": None}),
+    ):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata=metadata)
+    plt.close(fig)
+
+
+def shift_curves(metrics, models, metric_names=SHIFT_METRICS):
+    """Metric against shift intensity, one row per shift kind, mean ± std band over seeds."""
+    shifted = metrics[metrics["shift"].isin(SHIFT_AXES)]
+    shifts = [s for s in SHIFT_AXES if s in set(shifted["shift"])]
+    if not shifts:
+        raise ValueError("no rotate/translate rows in the metrics table: nothing to plot")
+    fig, axes = plt.subplots(
+        len(shifts),
+        len(metric_names),
+        squeeze=False,
+        figsize=(4 * len(metric_names), 3.2 * len(shifts)),
+    )
+    for row, shift in enumerate(shifts):
+        for col, (metric, title) in enumerate(metric_names.items()):
+            ax = axes[row, col]
+            part = shifted[(shifted["shift"] == shift) & (shifted["metric"] == metric)]
+            for model in models:
+                curve = (
+                    part[part["model"] == model].groupby("intensity")["value"].agg(["mean", "std"])
+                )
+                if curve.empty or curve["mean"].isna().all():
+                    continue
+                style = "--" if model == "single" else "-"
+                ax.plot(curve.index, curve["mean"], style, marker="o", ms=3, label=model)
+                ax.fill_between(
+                    curve.index,
+                    curve["mean"] - curve["std"].fillna(0),
+                    curve["mean"] + curve["std"].fillna(0),
+                    alpha=0.2,
+                )
+            ax.set_xlabel(SHIFT_AXES[shift])
+            ax.set_title(title)
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def uncertainty_maps(grids, labels, data):
+    """Rows: models; columns: model / total / data uncertainty over a 2-D input grid."""
+    fig, axes = plt.subplots(len(grids), 3, squeeze=False, figsize=(12, 3.6 * len(grids)))
+    for row, (grid, label) in enumerate(zip(grids, labels, strict=True)):
+        side = int(np.sqrt(len(grid)))  # the grid is square, rows of constant x1
+        extent = [grid["x0"].min(), grid["x0"].max(), grid["x1"].min(), grid["x1"].max()]
+        for col, (column, title) in enumerate(UNCERTAINTIES.items()):
+            ax = axes[row, col]
+            values = grid[column].to_numpy().reshape(side, side)
+            if np.isnan(values).all():
+                ax.text(
+                    0.5, 0.5, "n/a: single output", ha="center", va="center", transform=ax.transAxes
+                )
+            else:
+                image = ax.imshow(values, origin="lower", extent=extent, cmap="viridis")
+                fig.colorbar(image, ax=ax, fraction=0.046)
+            ax.scatter(data["x0"], data["x1"], c=data["label"], s=2, cmap="tab10", alpha=0.5)
+            ax.set_title(f"{label}: {title}", fontsize=9)
+            ax.set_aspect("equal")
+    fig.tight_layout()
+    return fig
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("shift-curves")
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--models", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("uncertainty-maps")
+    p.add_argument("--grid", nargs="+", required=True, help="per-example Parquet on the grid")
+    p.add_argument("--labels", nargs="+", required=True)
+    p.add_argument("--data", required=True, help="per-example Parquet of the test points")
+    p.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    if args.command == "shift-curves":
+        fig = shift_curves(pd.read_parquet(args.metrics), args.models)
+    else:
+        grids = [pd.read_parquet(p) for p in args.grid]
+        fig = uncertainty_maps(grids, args.labels, pd.read_parquet(args.data))
+    save_figure(fig, args.out)
+    print(f"wrote {args.out} and its PDF")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Atomic file output and safe checkpoint I/O.
+
+Every artifact is written to a temporary file beside its destination and renamed into
+place, so a killed job never leaves a half-written file that looks complete.
+"""
+
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path in the destination folder; rename it to ``path`` on success.
+
+    The temporary name keeps the suffix so that writers that infer the format from it
+    (``np.savez``, ``savefig``) behave as for the real name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path, obj):
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def save_npz(path, **arrays):
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **arrays)
+
+
+def load_npz(path):
+    """Load an ``.npz`` written by :func:`save_npz` (no pickled objects allowed)."""
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def save_checkpoint(path, **payload):
+    """Save tensors, state dicts and plain Python values with ``torch.save``, atomically."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path):
+    """Load a checkpoint without unpickling arbitrary objects (``weights_only=True``)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def file_sha256(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

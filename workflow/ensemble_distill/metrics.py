@@ -1,0 +1,181 @@
+"""Metrics from stored predictions, written as long-format Parquet.
+
+Usage::
+
+    python -m ensemble_distill.metrics --predictions rotate.npz --experiment digits \
+        --model hydra --method hydra --distill-seed 0 --eval-set rotate \
+        --out metrics.parquet --per-example per_example.parquet
+
+Numpy only (no torch), so metric jobs start fast. Definitions (K members or heads, p̄ the
+mean of their probabilities): accuracy; NLL = −mean log p̄_y; Brier = Σ_c (p̄_c − y_c)²
+and the Hydra paper's Σ_c p̄_c² − 2 p̄_y (= Brier − 1); ECE with 15 equal-width bins
+(l, u] on the top-1 confidence; total uncertainty H[p̄], expected data uncertainty
+mean_k H[p_k], model uncertainty (mutual information) = their difference, missing (NaN)
+for single-output models.
+"""
+
+import argparse
+
+import numpy as np
+import pandas as pd
+from scipy.special import logsumexp
+
+from .io import atomic_path, load_npz
+
+ECE_BINS = 15
+KEYS = ["experiment", "model", "method", "distill_seed", "eval_set", "shift", "intensity"]
+
+
+# ----------------------------------------------------------------------------- per example
+def mean_log_probs(log_probs):
+    """log p̄ (N, C) of the uniform mixture of K members' log-probabilities (K, N, C)."""
+    return logsumexp(log_probs, axis=0) - np.log(log_probs.shape[0])
+
+
+def entropy(log_p):
+    return -(np.exp(log_p) * log_p).sum(-1)
+
+
+def uncertainties(log_probs):
+    """Per-example total, expected data and model uncertainty (nats) for (K, N, C) inputs."""
+    total = entropy(mean_log_probs(log_probs))
+    data = entropy(log_probs).mean(0)
+    model = total - data if log_probs.shape[0] > 1 else np.full_like(total, np.nan)
+    return {"total_uncertainty": total, "data_uncertainty": data, "model_uncertainty": model}
+
+
+# ----------------------------------------------------------------------------- aggregates
+def accuracy(probs, labels):
+    return float((probs.argmax(-1) == labels).mean())
+
+
+def nll(log_probs_mean, labels):
+    return float(-log_probs_mean[np.arange(len(labels)), labels].mean())
+
+
+def brier(probs, labels):
+    """Standard multi-class Brier score, Σ_c (p_c − 1[c = y])², in [0, 2]."""
+    onehot = np.eye(probs.shape[-1])[labels]
+    return float(((probs - onehot) ** 2).sum(-1).mean())
+
+
+def brier_hydra(probs, labels):
+    """The convention printed in the Hydra paper (from uq_benchmark): Σ_c p_c² − 2 p_y."""
+    return float(((probs**2).sum(-1) - 2 * probs[np.arange(len(labels)), labels]).mean())
+
+
+def ece(probs, labels, bins=ECE_BINS):
+    """Expected calibration error with equal-width confidence bins (l, u]."""
+    confidence = probs.max(-1)
+    correct = probs.argmax(-1) == labels
+    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            total += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(total)
+
+
+def classification_metrics(log_probs, labels):
+    """All aggregate metrics for one model on one eval set at one intensity."""
+    log_mean = mean_log_probs(log_probs)
+    probs = np.exp(log_mean)
+    out = {k: float(v.mean()) for k, v in uncertainties(log_probs).items()}
+    if (labels >= 0).all():  # OOD sets and grids have no labels
+        out.update(
+            acc=accuracy(probs, labels),
+            nll=nll(log_mean, labels),
+            brier=brier(probs, labels),
+            brier_hydra=brier_hydra(probs, labels),
+            ece=ece(probs, labels),
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- tables
+def metric_rows(log_probs, labels, intensities, keys):
+    """Long-format rows for (I, K, N, C) predictions; ``keys`` fill the identifying columns."""
+    rows = []
+    for level, lp in zip(intensities, log_probs, strict=True):
+        for metric, value in classification_metrics(lp.astype(np.float64), labels).items():
+            rows.append({**keys, "intensity": float(level), "metric": metric, "value": value})
+    return rows
+
+
+def per_example_frame(pred, keys):
+    """One row per (intensity, example): uncertainties, confidence, correctness, coords."""
+    frames = []
+    for level, lp in zip(pred["intensities"], pred["log_probs"], strict=True):
+        lp = lp.astype(np.float64)
+        probs = np.exp(mean_log_probs(lp))
+        frame = pd.DataFrame(uncertainties(lp))
+        frame.insert(0, "index", np.arange(len(frame)))
+        frame.insert(0, "intensity", float(level))
+        frame["label"] = pred["labels"]
+        frame["prediction"] = probs.argmax(-1)
+        frame["confidence"] = probs.max(-1)
+        for j, column in enumerate(pred.get("coords", np.empty((len(frame), 0))).T):
+            frame[f"x{j}"] = column
+        frames.append(frame)
+    out = pd.concat(frames, ignore_index=True)
+    for column in reversed(KEYS[:-1]):
+        out.insert(0, column, keys[column])
+    return out
+
+
+def frame(rows):
+    df = pd.DataFrame(rows, columns=KEYS + ["metric", "value"])
+    return df.astype({"distill_seed": "Int64"})
+
+
+def evaluate_predictions(pred, experiment, model, method, distill_seed, eval_set):
+    """Metric rows and the per-example frame for one prediction file.
+
+    For an ensemble, every member is also scored on its own as model ``single`` with
+    its member seed in ``distill_seed`` (the seed of the evaluated network).
+    """
+    keys = dict(
+        experiment=experiment,
+        model=model,
+        method=method,
+        distill_seed=distill_seed,
+        eval_set=eval_set,
+        shift=str(pred["shift"]),
+    )
+    log_probs, labels, levels = pred["log_probs"], pred["labels"], pred["intensities"]
+    rows = metric_rows(log_probs, labels, levels, keys)
+    if model == "ensemble":
+        for m, seed in enumerate(pred["seeds"]):
+            single = {**keys, "model": "single", "method": "member", "distill_seed": int(seed)}
+            rows += metric_rows(log_probs[:, m : m + 1], labels, levels, single)
+    return frame(rows), per_example_frame(pred, keys)
+
+
+def write_parquet(df, path):
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--predictions", required=True)
+    parser.add_argument("--experiment", required=True)
+    parser.add_argument("--model", required=True, help="'ensemble' or a student name")
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--distill-seed", type=int, default=None)
+    parser.add_argument("--eval-set", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--per-example", required=True)
+    args = parser.parse_args(argv)
+    pred = load_npz(args.predictions)
+    metrics, examples = evaluate_predictions(
+        pred, args.experiment, args.model, args.method, args.distill_seed, args.eval_set
+    )
+    write_parquet(metrics, args.out)
+    write_parquet(examples, args.per_example)
+    print(f"wrote {len(metrics)} metric rows to {args.out}, {len(examples)} to {args.per_example}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Mini-batch training with per-epoch checkpoints, exact resume and best-on-validation.
+
+``fit`` is shared by teachers and students: it saves a resume file after every epoch
+(model, optimiser, best state, history) and, when rerun after a kill, continues from the
+last finished epoch. Shuffling draws from a generator seeded by (seed, epoch), so a
+resumed run follows exactly the same batches as an uninterrupted one.
+"""
+
+import copy
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from .io import load_checkpoint, save_checkpoint
+
+
+def pick_device(name="auto"):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def batches(tensors, batch_size, generator=None):
+    """Yield tuples of mini-batches; shuffled when a generator is given."""
+    n = len(tensors[0])
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        yield tuple(t[idx] for t in tensors)
+
+
+@torch.no_grad()
+def mean_loss(model, loss_fn, tensors, batch_size=1024):
+    """Example-weighted mean of ``loss_fn`` over a dataset, in eval mode."""
+    model.eval()
+    total, n = 0.0, 0
+    for batch in batches(tensors, batch_size):
+        total += loss_fn(model, *batch).item() * len(batch[0])
+        n += len(batch[0])
+    return total / n
+
+
+def fit(
+    model,
+    loss_fn,
+    train,
+    val,
+    *,
+    epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    seed,
+    resume,
+    fingerprint,
+    log=print,
+):
+    """Train ``model`` with Adam on ``loss_fn(model, *batch)``; keep the best validation state.
+
+    ``train`` and ``val`` are tuples of equally long tensors (on the model's device).
+    ``resume`` is a file path outside the rule's declared outputs; its state is used only if
+    it was written for the same ``fingerprint`` (a hash of the job's settings), so a stale
+    file from a run with other settings is never continued. Returns the history.
+    """
+    resume = Path(resume)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    start, best_loss, best_state, history = 0, math.inf, None, []
+    state = load_checkpoint(resume) if resume.is_file() else None
+    if state is not None and state["fingerprint"] != fingerprint:
+        log(f"ignoring {resume}: written for other settings")
+        state = None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, best_loss, best_state = state["epoch"], state["best_loss"], state["best_model"]
+        history = state["history"]
+        log(f"resumed from {resume} after epoch {start}/{epochs}")
+    for epoch in range(start, epochs):
+        tic = time.perf_counter()
+        model.train()
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        total, n = 0.0, 0
+        for batch in batches(train, batch_size, generator):
+            loss = loss_fn(model, *batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(batch[0])
+            n += len(batch[0])
+        val_loss = mean_loss(model, loss_fn, val)
+        if val_loss < best_loss:
+            best_loss, best_state = val_loss, copy.deepcopy(model.state_dict())
+        record = {"epoch": epoch + 1, "train_loss": total / n, "val_loss": val_loss}
+        history.append(record)
+        save_checkpoint(
+            resume,
+            fingerprint=fingerprint,
+            epoch=epoch + 1,
+            model=model.state_dict(),
+            optimizer=opt.state_dict(),
+            best_loss=best_loss,
+            best_model=best_state,
+            history=history,
+        )
+        log(
+            f"epoch {epoch + 1:>4}/{epochs}  train_loss {record['train_loss']:.4f}  "
+            f"val_loss {val_loss:.4f}  best {best_loss:.4f}  {time.perf_counter() - tic:.2f}s"
+        )
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history
+
+
+def fingerprint(*parts):
+    """A short stable hash of JSON-able settings, to tie resume state to one job."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def configure_torch(threads):
+    """Pin intra-op threads to the job's share of cores (Snakemake's ``{threads}``)."""
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(1)
+
+
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)

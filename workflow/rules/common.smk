@@ -1,0 +1,93 @@
+import json
+
+from ensemble_distill.config import member_seeds
+
+
+EXPERIMENTS = config["experiments"]
+DATA_ROOT = config["data_root"]
+DEVICE = config["device"]
+
+
+wildcard_constraints:
+    exp=r"[A-Za-z][A-Za-z0-9_]*",
+    student=r"[A-Za-z][A-Za-z0-9_]*",
+    evalset=r"[A-Za-z][A-Za-z0-9_]*",
+    seed=r"\d+",
+    model=r"ensemble|[A-Za-z][A-Za-z0-9_]*/seed\d+",
+
+
+def code(*modules):
+    """Package source files a rule runs; declared as inputs so edits rerun what they affect."""
+    return [f"workflow/ensemble_distill/{m}.py" for m in ("__init__", "io", *modules)]
+
+
+def as_json(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def experiment(wildcards):
+    return EXPERIMENTS[wildcards.exp]
+
+
+def teacher_checkpoints(wildcards):
+    return expand(
+        "results/{exp}/teachers/seed{seed}/model.pt",
+        exp=wildcards.exp,
+        seed=member_seeds(experiment(wildcards)),
+    )
+
+
+def model_checkpoints(wildcards):
+    """The checkpoints behind an evaluated model: all teachers, or one student."""
+    if wildcards.model == "ensemble":
+        return teacher_checkpoints(wildcards)
+    return f"results/{wildcards.exp}/students/{wildcards.model}/model.pt"
+
+
+def model_identity(wildcards):
+    """(model name, method, seed) for the metric table's identifying columns."""
+    if wildcards.model == "ensemble":
+        return {"name": "ensemble", "method": "ensemble", "seed": ""}
+    student, seed_dir = wildcards.model.split("/")
+    seed = seed_dir.removeprefix("seed")
+    method = experiment(wildcards)["students"][student]["method"]
+    return {"name": student, "method": method, "seed": f"--distill-seed {seed}"}
+
+
+def evaluated_models(exp):
+    spec = EXPERIMENTS[exp]
+    return ["ensemble"] + [
+        f"{student}/seed{seed}" for student in spec["students"] for seed in spec["distill_seeds"]
+    ]
+
+
+def model_order(exp):
+    return ["ensemble", "single", *EXPERIMENTS[exp]["students"]]
+
+
+def eval_sets_of_kind(exp, *kinds):
+    return [name for name, spec in EXPERIMENTS[exp]["eval_sets"].items() if spec["kind"] in kinds]
+
+
+def map_models(wildcards):
+    """The ensemble and the first distillation seed of every student."""
+    spec = experiment(wildcards)
+    seed = spec["distill_seeds"][0]
+    return ["ensemble"] + [f"{student}/seed{seed}" for student in spec["students"]]
+
+
+def figures(exp):
+    out = []
+    if eval_sets_of_kind(exp, "rotate", "translate"):
+        out.append(f"results/{exp}/figures/shift_curves.png")
+    if eval_sets_of_kind(exp, "grid") and eval_sets_of_kind(exp, "test"):
+        out.append(f"results/{exp}/figures/uncertainty_maps.png")
+    return out
+
+
+def all_outputs():
+    out = []
+    for exp in EXPERIMENTS:
+        out += [f"results/{exp}/tables/summary.md", f"results/{exp}/tables/summary.csv"]
+        out += figures(exp)
+    return out

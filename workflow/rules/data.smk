@@ -1,0 +1,41 @@
+rule prepare_dataset:
+    input:
+        code=code("datasets"),
+    output:
+        data="results/{exp}/dataset.npz",
+    log:
+        "logs/prepare_dataset/{exp}.log",
+    benchmark:
+        "benchmarks/prepare_dataset/{exp}.tsv"
+    params:
+        dataset=lambda wc: as_json(experiment(wc)["dataset"]),
+        data_root=DATA_ROOT,
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m ensemble_distill.datasets --dataset {params.dataset:q} "
+        "--data-root {params.data_root:q} --out {output.data} > {log} 2>&1"
+
+
+rule make_eval_set:
+    input:
+        code=code("datasets", "evalsets"),
+        data="results/{exp}/dataset.npz",
+    output:
+        evalset="results/{exp}/evalsets/{evalset}.npz",
+    log:
+        "logs/make_eval_set/{exp}/{evalset}.log",
+    benchmark:
+        "benchmarks/make_eval_set/{exp}/{evalset}.tsv"
+    params:
+        evalset=lambda wc: as_json(experiment(wc)["eval_sets"][wc.evalset]),
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m ensemble_distill.evalsets --data {input.data} "
+        "--eval-set {params.evalset:q} "
+        "--out {output.evalset} > {log} 2>&1"

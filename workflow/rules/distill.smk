@@ -1,0 +1,26 @@
+rule distill_student:
+    input:
+        code=code("datasets", "models", "losses", "train", "distill"),
+        data="results/{exp}/dataset.npz",
+        teachers=teacher_checkpoints,
+    output:
+        model="results/{exp}/students/{student}/seed{seed}/model.pt",
+    log:
+        "logs/distill_student/{exp}/{student}/seed{seed}.log",
+    benchmark:
+        "benchmarks/distill_student/{exp}/{student}/seed{seed}.tsv"
+    params:
+        student=lambda wc: as_json(experiment(wc)["students"][wc.student]),
+        resume="results/.resume/{exp}/{student}-seed{seed}",
+        device=DEVICE,
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=lambda wc, attempt: 60 * attempt,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m ensemble_distill.distill --data {input.data} "
+        "--student {params.student:q} --teachers {input.teachers} --seed {wildcards.seed} "
+        "--device {params.device} --threads {threads} "
+        "--resume-dir {params.resume} --out {output.model} > {log} 2>&1"

@@ -1,0 +1,26 @@
+rule train_teacher:
+    input:
+        code=code("datasets", "models", "losses", "train", "teacher"),
+        data="results/{exp}/dataset.npz",
+    output:
+        model="results/{exp}/teachers/seed{seed}/model.pt",
+    log:
+        "logs/train_teacher/{exp}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train_teacher/{exp}/seed{seed}.tsv"
+    params:
+        teacher=lambda wc: as_json(experiment(wc)["teacher"]),
+        # Resume state lives outside the outputs: Snakemake deletes outputs before a rerun.
+        resume="results/.resume/{exp}/teacher-seed{seed}.pt",
+        device=DEVICE,
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=lambda wc, attempt: 30 * attempt,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m ensemble_distill.teacher --data {input.data} "
+        "--teacher {params.teacher:q} --seed {wildcards.seed} "
+        "--device {params.device} --threads {threads} --resume {params.resume} "
+        "--out {output.model} > {log} 2>&1"
