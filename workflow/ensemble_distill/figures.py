@@ -60,25 +60,24 @@ def shift_curves(metrics, models, metric_names=SHIFT_METRICS):
         for col, (metric, title) in enumerate(metric_names.items()):
             ax = axes[row, col]
             part = shifted[(shifted["shift"] == shift) & (shifted["metric"] == metric)]
-            for model in models:
+            for i, model in enumerate(models):
                 curve = (
                     part[part["model"] == model].groupby("intensity")["value"].agg(["mean", "std"])
                 )
                 if curve.empty or curve["mean"].isna().all():
                     continue
-                style = "--" if model == "single" else "-"
-                ax.plot(curve.index, curve["mean"], style, marker="o", ms=3, label=model)
-                ax.fill_between(
-                    curve.index,
-                    curve["mean"] - curve["std"].fillna(0),
-                    curve["mean"] + curve["std"].fillna(0),
-                    alpha=0.2,
+                color, style = f"C{i}", "--" if model == "single" else "-"  # fixed per model
+                ax.plot(
+                    curve.index, curve["mean"], style, color=color, marker="o", ms=3, label=model
                 )
+                spread = curve["std"].fillna(0)
+                low, high = curve["mean"] - spread, curve["mean"] + spread
+                ax.fill_between(curve.index, low, high, color=color, alpha=0.2)
             ax.set_xlabel(SHIFT_AXES[shift])
             ax.set_title(title)
             ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncol=len(models))
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     return fig
 
 
@@ -98,9 +97,9 @@ def uncertainty_maps(grids, labels, data):
             else:
                 image = ax.imshow(values, origin="lower", extent=extent, cmap="viridis")
                 fig.colorbar(image, ax=ax, fraction=0.046)
-            ax.scatter(data["x0"], data["x1"], c=data["label"], s=2, cmap="tab10", alpha=0.5)
+            ax.scatter(data["x0"], data["x1"], c=data["label"], s=2, cmap="tab10", vmin=0, vmax=9)
+            ax.set(xlim=extent[:2], ylim=extent[2:], aspect="equal")
             ax.set_title(f"{label}: {title}", fontsize=9)
-            ax.set_aspect("equal")
     fig.tight_layout()
     return fig
 

@@ -1,0 +1,70 @@
+import math
+
+import pytest
+import torch
+from ensemble_distill.losses import hydra_loss, kd_loss, nll_loss, soft_kl
+
+
+def kl(p, q):
+    return sum(pi * math.log(pi / qi) for pi, qi in zip(p, q, strict=True) if pi > 0)
+
+
+def softmax(z, t=1.0):
+    e = [math.exp(v / t) for v in z]
+    return [v / sum(e) for v in e]
+
+
+def test_soft_kl_matches_hand_computation():
+    target = torch.tensor([[[0.7, 0.2, 0.1]]])
+    logits = torch.tensor([[[1.0, 0.0, -1.0]]])
+    expected = 4.0 * kl([0.7, 0.2, 0.1], softmax([1.0, 0.0, -1.0], t=2.0))
+    assert soft_kl(target, logits, temperature=2.0).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_soft_kl_is_zero_for_matching_distributions_and_handles_zeros():
+    logits = torch.tensor([[[2.0, -1.0, 0.5]]])
+    assert soft_kl(torch.softmax(logits, -1), logits, 1.0).item() == pytest.approx(0, abs=1e-7)
+    one_hot = torch.tensor([[[1.0, 0.0, 0.0]]])
+    assert torch.isfinite(soft_kl(one_hot, logits, 1.0))
+
+
+def test_kd_loss_matches_the_ensemble_mean():
+    t, z1, z2, s = 2.0, [2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 0.0]
+    teachers = torch.tensor([[z1, z2]])
+    mean = [(a + b) / 2 for a, b in zip(softmax(z1, t), softmax(z2, t), strict=True)]
+    expected = t**2 * kl(mean, softmax(s, t))
+    loss = kd_loss(torch.tensor([[s]]), teachers, torch.tensor([0]), temperature=t)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)  # float32
+
+
+def test_kd_loss_mixes_in_label_cross_entropy_with_alpha():
+    teachers, student, labels = torch.tensor([[[1.0, 0.0]]]), torch.tensor([[[0.0, 1.0]]]), [0]
+    alpha, t = 0.25, 3.0
+    expected = alpha * t**2 * kl(softmax([1.0, 0.0], t), softmax([0.0, 1.0], t))
+    expected += (1 - alpha) * -math.log(softmax([0.0, 1.0])[0])
+    loss = kd_loss(student, teachers, torch.tensor(labels), temperature=t, alpha=alpha)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)  # float32
+
+
+def test_hydra_loss_pairs_head_m_with_teacher_m():
+    teachers = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])
+    heads = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    expected = 0.5 * (
+        kl(softmax([2.0, 0.0]), softmax([1.0, 0.0])) + kl(softmax([0.0, 2.0]), softmax([0.0, 1.0]))
+    )
+    assert hydra_loss(heads, teachers, torch.tensor([0])).item() == pytest.approx(
+        expected, rel=1e-5
+    )
+    # Swapping the heads breaks the pairing and must cost more.
+    assert hydra_loss(heads.flip(1), teachers, torch.tensor([0])).item() > expected
+
+
+def test_hydra_loss_rejects_head_teacher_mismatch():
+    with pytest.raises(ValueError, match="one head per teacher"):
+        hydra_loss(torch.zeros(1, 2, 3), torch.zeros(1, 3, 3), torch.tensor([0]))
+
+
+def test_nll_loss_averages_over_heads():
+    logits = torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0]]])
+    expected = (math.log(2.0) + -math.log(0.75)) / 2
+    assert nll_loss(logits, torch.tensor([0])).item() == pytest.approx(expected, rel=1e-6)

@@ -1,0 +1,106 @@
+import math
+
+import numpy as np
+import pytest
+from ensemble_distill.metrics import (
+    brier,
+    brier_hydra,
+    classification_metrics,
+    ece,
+    evaluate_predictions,
+    uncertainties,
+)
+
+
+def log(p):
+    return np.log(np.asarray(p, dtype=np.float64))
+
+
+def test_perfect_predictions():
+    probs = np.array([[1 - 2e-12, 1e-12, 1e-12], [1e-12, 1 - 2e-12, 1e-12]])
+    m = classification_metrics(log(probs)[None], np.array([0, 1]))
+    assert m["acc"] == 1.0
+    assert m["nll"] == pytest.approx(0.0, abs=1e-9)
+    assert m["brier"] == pytest.approx(0.0, abs=1e-9)
+    assert m["brier_hydra"] == pytest.approx(-1.0, abs=1e-9)
+    assert m["ece"] == pytest.approx(0.0, abs=1e-9)
+    assert math.isnan(m["model_uncertainty"])  # one member: MU is missing, not 0
+
+
+def test_uniform_predictions():
+    c = 4
+    m = classification_metrics(log(np.full((3, c), 1 / c))[None], np.array([0, 1, 2]))
+    assert m["nll"] == pytest.approx(math.log(c))
+    assert m["brier"] == pytest.approx((1 - 1 / c) ** 2 + (c - 1) / c**2)
+    assert m["total_uncertainty"] == pytest.approx(math.log(c))
+
+
+def test_one_wrong_prediction():
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    labels = np.array([0, 0, 1, 1])  # the last one is wrong
+    m = classification_metrics(log(probs)[None], labels)
+    assert m["acc"] == 0.75
+    assert m["nll"] == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.7, 0.4])))
+    assert m["brier"] == pytest.approx(np.mean([0.02, 0.08, 0.18, 0.72]))
+    assert brier_hydra(probs, labels) == pytest.approx(brier(probs, labels) - 1)
+    # Bins of width 1/15: 0.9 -> (0.867, 0.933], 0.8 -> (0.733, 0.8], 0.7 -> (0.667, 0.733],
+    # 0.6 -> (0.533, 0.6]; one example each, so ECE = mean |correct - confidence|.
+    assert m["ece"] == pytest.approx(np.mean([0.1, 0.2, 0.3, 0.6]))
+
+
+def test_ece_pools_examples_within_a_bin():
+    probs = np.array([[0.9, 0.1], [0.9, 0.1]])
+    assert ece(probs, np.array([0, 1])) == pytest.approx(abs(0.5 - 0.9))
+
+
+def test_model_uncertainty_of_agreeing_and_disagreeing_members():
+    same = log([[[0.7, 0.3]], [[0.7, 0.3]]])
+    assert uncertainties(same)["model_uncertainty"][0] == pytest.approx(0.0, abs=1e-12)
+    eps = 1e-12
+    opposite = log([[[1 - eps, eps]], [[eps, 1 - eps]]])
+    u = uncertainties(opposite)
+    assert u["total_uncertainty"][0] == pytest.approx(math.log(2))
+    assert u["data_uncertainty"][0] == pytest.approx(0.0, abs=1e-9)
+    assert u["model_uncertainty"][0] == pytest.approx(math.log(2))
+
+
+def test_ensemble_nll_uses_the_mixture_not_the_mean_of_nlls():
+    members = log([[[0.9, 0.1]], [[0.5, 0.5]]])
+    m = classification_metrics(members, np.array([0]))
+    assert m["nll"] == pytest.approx(-math.log(0.7))
+
+
+def test_unlabelled_sets_get_only_uncertainties():
+    m = classification_metrics(log([[[0.5, 0.5]], [[0.9, 0.1]]]), np.array([-1]))
+    assert set(m) == {"total_uncertainty", "data_uncertainty", "model_uncertainty"}
+
+
+def test_ensemble_file_also_scores_each_member():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 3, 5, 4))  # 2 intensities, 3 members
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    pred = dict(
+        log_probs=log_probs,
+        labels=np.arange(5) % 4,
+        intensities=np.array([0.0, 15.0]),
+        shift=np.array("rotate"),
+        seeds=np.array([4, 5, 6]),
+    )
+    metrics, examples = evaluate_predictions(pred, "exp", "ensemble", "ensemble", None, "rot")
+    singles = metrics[metrics["model"] == "single"]
+    assert sorted(singles["distill_seed"].unique()) == [4, 5, 6]
+    assert singles[singles["metric"] == "model_uncertainty"]["value"].isna().all()
+    assert set(metrics["intensity"]) == {0.0, 15.0}
+    assert len(examples) == 2 * 5
+    expected_cols = [
+        "experiment",
+        "model",
+        "method",
+        "distill_seed",
+        "eval_set",
+        "shift",
+        "intensity",
+        "metric",
+        "value",
+    ]
+    assert list(metrics.columns) == expected_cols

@@ -1,0 +1,76 @@
+import pytest
+import torch
+from ensemble_distill import train as train_module
+from ensemble_distill.losses import nll_loss
+from ensemble_distill.models import build_model
+
+
+def make_data(n=96, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    return x, (x[:, 0] + x[:, 1] > 0).long()
+
+
+def fit(resume, epochs=6, fingerprint="job", log=lambda msg: None):
+    torch.manual_seed(0)
+    model = build_model({"arch": "mlp", "sizes": [4, 16, 2]})
+    history = train_module.fit(
+        model,
+        lambda m, x, y: nll_loss(m(x), y),
+        make_data(),
+        make_data(32, seed=1),
+        epochs=epochs,
+        batch_size=16,
+        lr=1e-2,
+        weight_decay=0.0,
+        seed=3,
+        resume=resume,
+        fingerprint=fingerprint,
+        log=log,
+    )
+    return model, history
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_and_resumed_run_ends_with_the_same_weights(tmp_path, monkeypatch):
+    reference, ref_history = fit(tmp_path / "uninterrupted.pt")
+
+    # Kill the run right after the checkpoint of epoch 3 is written.
+    save = train_module.save_checkpoint
+
+    def save_then_die(path, **payload):
+        save(path, **payload)
+        if payload["epoch"] == 3:
+            raise Killed
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        fit(tmp_path / "resumed.pt")
+    monkeypatch.setattr(train_module, "save_checkpoint", save)
+
+    messages = []
+    resumed, history = fit(tmp_path / "resumed.pt", log=messages.append)
+    assert any("resumed" in m and "after epoch 3/6" in m for m in messages)
+    assert sum("epoch" in m and "train_loss" in m for m in messages) == 3  # epochs 4-6 only
+    assert history == ref_history
+    for a, b in zip(reference.state_dict().values(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_resume_state_of_other_settings_is_ignored(tmp_path):
+    fit(tmp_path / "state.pt", epochs=2, fingerprint="old")
+    messages = []
+    _, history = fit(tmp_path / "state.pt", epochs=2, fingerprint="new", log=messages.append)
+    assert any("ignoring" in m for m in messages)
+    assert [h["epoch"] for h in history] == [1, 2]
+
+
+def test_fit_keeps_the_best_validation_state(tmp_path):
+    model, history = fit(tmp_path / "state.pt")
+    best = min(h["val_loss"] for h in history)
+    x, y = make_data(32, seed=1)
+    with torch.no_grad():
+        assert nll_loss(model.eval()(x), y).item() == pytest.approx(best, rel=1e-5)

@@ -1,0 +1,81 @@
+"""Snakemake-level tests: dry-run, lint, and a tiny end-to-end run in a temporary folder."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO, snakemake
+
+pytestmark = pytest.mark.slow
+
+
+def test_dry_run_of_the_default_config(workflow_copy):
+    result = snakemake("-n", "--cores", "2", cwd=workflow_copy)
+    assert result.returncode == 0, result.stderr
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
+    # spiral: 10 teachers, digits: 8; 2 students x 3 seeds each; 7 models x (2 + 4) eval sets.
+    assert jobs["train_teacher"] == "18"
+    assert jobs["distill_student"] == "12"
+    assert jobs["predict"] == jobs["compute_metrics"] == "42"
+
+
+def test_lint_is_clean(workflow_copy):
+    result = snakemake("--lint", cwd=workflow_copy)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_invalid_config_fails_before_any_job_with_the_key_path(workflow_copy):
+    (workflow_copy / "bad.yaml").write_text("experiments: {spiral: {teacher: {arch: cnn}}}\n")
+    result = snakemake("-n", "--configfile", "bad.yaml", cwd=workflow_copy)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "experiments.spiral.teacher.arch': 'cnn' is not one of ['mlp']" in output
+
+
+def test_tiny_config_end_to_end(workflow_copy):
+    shutil.copy(REPO / "tests/configs/tiny.yaml", workflow_copy / "config.yaml")
+    result = snakemake("--cores", "2", cwd=workflow_copy)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = workflow_copy / "results"
+    config = yaml.safe_load((workflow_copy / "config.yaml").read_text())
+
+    toy = pd.read_parquet(results / "toy/metrics.parquet")
+    assert set(toy["model"]) == {"ensemble", "single", "kd", "hydra"}
+    assert set(toy["eval_set"]) == {"test", "grid"}
+    test_rows = toy[(toy["eval_set"] == "test") & (toy["metric"] == "acc")]
+    assert sorted(test_rows.groupby("model").size().items()) == [
+        ("ensemble", 1),
+        ("hydra", 2),
+        ("kd", 2),
+        ("single", 2),
+    ]
+    assert toy[(toy["eval_set"] == "grid") & (toy["metric"] == "acc")].empty  # unlabelled
+    assert toy["value"][toy["metric"] == "acc"].between(0, 1).all()
+
+    img = pd.read_parquet(results / "img/metrics.parquet")
+    rot = img[(img["eval_set"] == "rot") & (img["metric"] == "nll") & (img["model"] == "single")]
+    assert sorted(rot["distill_seed"].unique()) == config["experiments"]["img"]["ensemble"]["seeds"]
+    assert sorted(rot["intensity"].unique()) == [0.0, 90.0]
+    hydra_mu = img[(img["model"] == "hydra") & (img["metric"] == "model_uncertainty")]
+    assert hydra_mu["value"].notna().all() and (hydra_mu["value"] >= -1e-9).all()
+
+    table = (results / "toy/tables/summary.md").read_text()
+    for model in ("ensemble", "single", "kd", "hydra"):
+        assert f"| {model} |" in table
+    csv = pd.read_csv(results / "toy/tables/summary.csv")
+    assert list(csv["model"]) == ["ensemble", "single", "kd", "hydra"]
+    assert list(csv["n"]) == [1, 2, 2, 2]
+
+    for figure in ("toy/figures/uncertainty_maps", "img/figures/shift_curves"):
+        for suffix in (".png", ".pdf"):
+            assert (results / (figure + suffix)).stat().st_size > 1000
+    assert not (results / "img/figures/uncertainty_maps.png").exists()  # no grid for images
+    assert not list(Path(results / ".resume").rglob("*.pt"))  # resume state cleaned up
+
+    # Nothing left to do, and a second run changes nothing.
+    again = snakemake("-n", "--cores", "2", cwd=workflow_copy)
+    assert "Nothing to be done" in again.stdout + again.stderr
