@@ -2,7 +2,14 @@ import math
 
 import pytest
 import torch
-from ensemble_distill.losses import hydra_loss, kd_loss, nll_loss, soft_kl
+from ensemble_distill.losses import (
+    annealed_temperature,
+    end2_loss,
+    hydra_loss,
+    kd_loss,
+    nll_loss,
+    soft_kl,
+)
 
 
 def kl(p, q):
@@ -68,3 +75,29 @@ def test_nll_loss_averages_over_heads():
     logits = torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0]]])
     expected = (math.log(2.0) + -math.log(0.75)) / 2
     assert nll_loss(logits, torch.tensor([0])).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_end2_loss_is_the_negative_dirichlet_log_likelihood():
+    t, eps = 2.0, 0.1
+    teachers = [[1.0, 0.0], [0.0, 2.0]]
+    student = [1.0, 2.0]
+    alpha = [math.exp(z / t) for z in student]
+    pis = [[(1 - eps) * p + eps / 2 for p in softmax(z, t)] for z in teachers]
+    mean_log = [(math.log(pis[0][c]) + math.log(pis[1][c])) / 2 for c in range(2)]
+    nll = sum(math.lgamma(a) for a in alpha) - math.lgamma(sum(alpha))
+    nll -= sum((a - 1) * m for a, m in zip(alpha, mean_log, strict=True))
+    loss = end2_loss(
+        torch.tensor([[student]]), torch.tensor([teachers]), temperature=t, smoothing=eps
+    )
+    assert loss.item() == pytest.approx(t**2 * nll, rel=1e-5)
+
+
+def test_end2_temperature_schedule():
+    assert [annealed_temperature(e, 10.0, 10) for e in (0, 4, 5, 7.5, 10, 30)] == [
+        10.0,
+        10.0,
+        10.0,
+        5.5,
+        1.0,
+        1.0,
+    ]

@@ -6,8 +6,10 @@ from ensemble_distill.metrics import (
     brier,
     brier_hydra,
     classification_metrics,
+    dirichlet_uncertainties,
     ece,
     evaluate_predictions,
+    mean_log_probs,
     uncertainties,
 )
 
@@ -16,9 +18,14 @@ def log(p):
     return np.log(np.asarray(p, dtype=np.float64))
 
 
+def metrics_of(log_probs, labels):
+    """Aggregate metrics of (K, N, C) member log-probabilities."""
+    return classification_metrics(mean_log_probs(log_probs), uncertainties(log_probs), labels)
+
+
 def test_perfect_predictions():
     probs = np.array([[1 - 2e-12, 1e-12, 1e-12], [1e-12, 1 - 2e-12, 1e-12]])
-    m = classification_metrics(log(probs)[None], np.array([0, 1]))
+    m = metrics_of(log(probs)[None], np.array([0, 1]))
     assert m["acc"] == 1.0
     assert m["nll"] == pytest.approx(0.0, abs=1e-9)
     assert m["brier"] == pytest.approx(0.0, abs=1e-9)
@@ -29,7 +36,7 @@ def test_perfect_predictions():
 
 def test_uniform_predictions():
     c = 4
-    m = classification_metrics(log(np.full((3, c), 1 / c))[None], np.array([0, 1, 2]))
+    m = metrics_of(log(np.full((3, c), 1 / c))[None], np.array([0, 1, 2]))
     assert m["nll"] == pytest.approx(math.log(c))
     assert m["brier"] == pytest.approx((1 - 1 / c) ** 2 + (c - 1) / c**2)
     assert m["total_uncertainty"] == pytest.approx(math.log(c))
@@ -38,7 +45,7 @@ def test_uniform_predictions():
 def test_one_wrong_prediction():
     probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
     labels = np.array([0, 0, 1, 1])  # the last one is wrong
-    m = classification_metrics(log(probs)[None], labels)
+    m = metrics_of(log(probs)[None], labels)
     assert m["acc"] == 0.75
     assert m["nll"] == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.7, 0.4])))
     assert m["brier"] == pytest.approx(np.mean([0.02, 0.08, 0.18, 0.72]))
@@ -66,12 +73,12 @@ def test_model_uncertainty_of_agreeing_and_disagreeing_members():
 
 def test_ensemble_nll_uses_the_mixture_not_the_mean_of_nlls():
     members = log([[[0.9, 0.1]], [[0.5, 0.5]]])
-    m = classification_metrics(members, np.array([0]))
+    m = metrics_of(members, np.array([0]))
     assert m["nll"] == pytest.approx(-math.log(0.7))
 
 
 def test_unlabelled_sets_get_only_uncertainties():
-    m = classification_metrics(log([[[0.5, 0.5]], [[0.9, 0.1]]]), np.array([-1]))
+    m = metrics_of(log([[[0.5, 0.5]], [[0.9, 0.1]]]), np.array([-1]))
     assert set(m) == {"total_uncertainty", "data_uncertainty", "model_uncertainty"}
 
 
@@ -80,6 +87,7 @@ def test_ensemble_file_also_scores_each_member():
     logits = rng.normal(size=(2, 3, 5, 4))  # 2 intensities, 3 members
     log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     pred = dict(
+        kind=np.array("categorical"),
         log_probs=log_probs,
         labels=np.arange(5) % 4,
         intensities=np.array([0.0, 15.0]),
@@ -104,3 +112,29 @@ def test_ensemble_file_also_scores_each_member():
         "value",
     ]
     assert list(metrics.columns) == expected_cols
+
+
+def test_dirichlet_uncertainties_of_a_flat_and_a_sharp_dirichlet():
+    flat = dirichlet_uncertainties(np.log([[1.0, 1.0]]))
+    # α = (1, 1): H[α/α₀] = ln 2; expected data uncertainty ψ(3) − ψ(2) = 1/2.
+    assert flat["total_uncertainty"][0] == pytest.approx(math.log(2))
+    assert flat["data_uncertainty"][0] == pytest.approx(0.5)
+    assert flat["model_uncertainty"][0] == pytest.approx(math.log(2) - 0.5)
+    sharp = dirichlet_uncertainties(np.log([[1e6, 1e6]]))  # huge α₀: no epistemic spread
+    assert sharp["model_uncertainty"][0] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_dirichlet_prediction_file_is_scored_on_its_mean():
+    log_alpha = np.log(np.array([[[[3.0, 1.0], [1.0, 1.0]]]]))  # (I=1, K=1, N=2, C=2)
+    pred = dict(
+        kind=np.array("dirichlet"),
+        log_alpha=log_alpha,
+        labels=np.array([0, 1]),
+        intensities=np.array([0.0]),
+        shift=np.array("none"),
+        seeds=np.array([0]),
+    )
+    metrics, _ = evaluate_predictions(pred, "exp", "end2", "end2", 0, "test")
+    value = dict(zip(metrics["metric"], metrics["value"], strict=True))
+    assert value["nll"] == pytest.approx(-(math.log(0.75) + math.log(0.5)) / 2)
+    assert value["model_uncertainty"] > 0

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator, validators
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
 # Which eval-set kinds make sense for which dataset: shifts need images, maps need 2-D inputs.
-IMAGE_DATASETS = {"digits"}
+IMAGE_DATASETS = {"digits", "mnist", "fashion_mnist"}
 TWO_D_DATASETS = {"spiral"}
 
 
@@ -79,6 +79,12 @@ def validate_config(config, schema_path=SCHEMA_PATH):
 def _semantic_problems(config):
     """Checks a JSON schema cannot express: cross-key consistency."""
     problems = []
+    for name in config.get("run", []):
+        if name not in config["experiments"]:
+            problems.append(
+                f"config key 'run': no experiment named '{name}', found "
+                f"{sorted(config['experiments'])}"
+            )
     for name, exp in config["experiments"].items():
         where = f"experiments.{name}"
         size, seeds = exp["ensemble"]["size"], exp["ensemble"].get("seeds")
@@ -116,3 +122,9 @@ def member_seeds(experiment):
     """The ensemble's member seeds: ``ensemble.seeds`` or ``0..M-1``."""
     ens = experiment["ensemble"]
     return list(ens.get("seeds") or range(ens["size"]))
+
+
+def experiments_to_run(config):
+    """The experiments named in ``run`` (all of them when ``run`` is absent)."""
+    names = config.get("run") or list(config["experiments"])
+    return {name: config["experiments"][name] for name in names}

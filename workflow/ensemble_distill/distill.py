@@ -1,4 +1,4 @@
-"""Distill a teacher ensemble into one student: Hinton KD or Hydra.
+"""Distill a teacher ensemble into one student: Hinton KD, Hydra or EnD² (Prior Network).
 
 Usage::
 
@@ -7,7 +7,9 @@ Usage::
 
 KD trains a copy of the teacher architecture on the ensemble mean. Hydra trains a shared
 body with a single "Hinton head" on the mean (phase 1), copies it into M heads, and
-trains head m on teacher m (phase 2). Targets are the teachers' logits, computed once.
+trains head m on teacher m (phase 2). EnD² trains a Dirichlet output on the teachers'
+probability vectors with an annealed temperature. Targets are the teachers' logits,
+computed once.
 """
 
 import argparse
@@ -20,7 +22,7 @@ import torch
 
 from .datasets import Dataset
 from .io import file_sha256, load_checkpoint, save_checkpoint
-from .losses import hydra_loss, kd_loss
+from .losses import annealed_temperature, end2_loss, hydra_loss, kd_loss
 from .models import Members, build_model, hydra_spec, load_model
 from .train import configure_torch, fingerprint, fit, log, pick_device
 
@@ -53,19 +55,17 @@ def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, dev
         return x, y, teacher_logits(teachers, x)
 
     train, val = split(data.x_train, data.y_train), split(data.x_val, data.y_val)
-    method, temperature, alpha = (
-        student_cfg["method"],
-        student_cfg["temperature"],
-        student_cfg["alpha"],
-    )
+    method, temperature = student_cfg["method"], student_cfg["temperature"]
     key = fingerprint(file_sha256(data_path), student_cfg, teacher_seeds, seed)
     resume_dir = Path(resume_dir)
     run = partial(fit, train=train, val=val, seed=seed, fingerprint=key, log=log)
     torch.manual_seed(seed)
 
     def objective(loss):
+        alpha = student_cfg["alpha"]
         return lambda model, x, y, z: loss(model(x), z, y, temperature=temperature, alpha=alpha)
 
+    output = "categorical"
     if method == "kd":
         spec = dict(teacher_spec)
         model = build_model(spec).to(device)
@@ -84,13 +84,35 @@ def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, dev
         history += run(
             model, objective(hydra_loss), resume=resume_dir / "phase2.pt", **student_cfg["train"]
         )
+    elif method == "end2":
+        spec, output = dict(teacher_spec), "dirichlet"
+        model = build_model(spec).to(device)
+        smoothing = student_cfg["teacher_smoothing"]
+        schedule = {"t": temperature}
+
+        def set_temperature(epoch):
+            schedule["t"] = annealed_temperature(epoch, temperature, student_cfg["anneal_epochs"])
+            log(f"EnD2 temperature {schedule['t']:.3f}")
+
+        def loss(model, x, y, z, t=None):
+            return end2_loss(model(x), z, temperature=t or schedule["t"], smoothing=smoothing)
+
+        # The best epoch is chosen on the T = 1 loss: values at other temperatures differ in scale.
+        history = run(
+            model,
+            loss,
+            resume=resume_dir / "end2.pt",
+            on_epoch=set_temperature,
+            val_loss_fn=partial(loss, t=1.0),
+            **student_cfg["train"],
+        )
     else:
         raise ValueError(f"unknown distillation method '{method}'")
     save_checkpoint(
         out,
         spec=spec,
         state_dict={k: v.cpu() for k, v in model.state_dict().items()},
-        output="categorical",
+        output=output,
         seed=seed,
         method=method,
         teacher_seeds=teacher_seeds,

@@ -16,7 +16,7 @@ import json
 import numpy as np
 from scipy import ndimage
 
-from .datasets import Dataset
+from .datasets import Dataset, load_idx_split
 from .io import save_npz
 
 
@@ -65,10 +65,23 @@ def uniform_noise(shape, size, seed):
     return np.random.default_rng(seed).uniform(size=(size, *shape)).astype(np.float32)
 
 
-OOD_SOURCES = {"sample_image_patches": sample_image_patches, "uniform_noise": uniform_noise}
+GENERATED_OOD = {"sample_image_patches": sample_image_patches, "uniform_noise": uniform_noise}
+FILE_OOD = {"fashion_mnist", "mnist"}  # the test split of another idx dataset
 
 
-def build_eval_set(dataset, spec):
+def ood_images(spec, input_shape, data_root):
+    if spec["source"] in FILE_OOD:
+        x, _ = load_idx_split(spec["source"], "t10k", data_root)
+        if x.shape[1:] != input_shape:
+            raise ValueError(
+                f"OOD source {spec['source']} has inputs {x.shape[1:]}, "
+                f"the experiment's dataset {input_shape}"
+            )
+        return x[: spec.get("size")]
+    return GENERATED_OOD[spec["source"]](input_shape, spec.get("size", 1000), seed=0)
+
+
+def build_eval_set(dataset, spec, data_root=None):
     """Return the arrays of one eval set (see module docstring) for a loaded dataset."""
     kind = spec["kind"]
     x, labels = dataset.x_test, dataset.y_test
@@ -82,7 +95,7 @@ def build_eval_set(dataset, spec):
         shifted = np.stack([SHIFTS[kind](x, level) for level in levels])
         return dict(x=shifted, labels=labels, intensities=levels, shift=np.array(kind))
     if kind == "ood":
-        ood = OOD_SOURCES[spec["source"]](dataset.input_shape, spec["size"], seed=0)
+        ood = ood_images(spec, dataset.input_shape, data_root)
         return dict(
             x=ood[None],
             labels=np.full(len(ood), -1),
@@ -106,9 +119,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="dataset splits (.npz, see datasets.py)")
     parser.add_argument("--eval-set", type=json.loads, required=True, help="eval-set config (JSON)")
+    parser.add_argument("--data-root", default=None, help="for OOD sets read from files")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    arrays = build_eval_set(Dataset.load(args.data), args.eval_set)
+    arrays = build_eval_set(Dataset.load(args.data), args.eval_set, args.data_root)
     save_npz(args.out, **arrays)
     print(f"wrote {args.out}: x {arrays['x'].shape}, intensities {arrays['intensities'].tolist()}")
 

@@ -6,6 +6,8 @@ Usage::
         --models ensemble single kd hydra --out shift_curves.png
     python -m ensemble_distill.figures uncertainty-maps --grid ens.parquet kd.parquet ... \
         --labels ensemble kd ... --data test.parquet --out uncertainty_maps.png
+    python -m ensemble_distill.figures ood-histograms --per-example ... --models ... \
+        --out ood_histograms.png
 
 Each figure is written as PNG and as PDF (same stem), with fixed metadata so that the
 same data gives the same bytes.
@@ -28,7 +30,14 @@ UNCERTAINTIES = {
     "total_uncertainty": "total uncertainty H[p̄]",
     "data_uncertainty": "expected data uncertainty",
 }
-SHIFT_METRICS = {"acc": "accuracy", "nll": "NLL", "model_uncertainty": "model uncertainty"}
+SHIFT_METRICS = {
+    "acc": "accuracy",
+    "nll": "NLL",
+    "brier": "Brier",
+    "model_uncertainty": "model uncertainty",
+    "total_uncertainty": "total uncertainty",
+    "data_uncertainty": "expected data uncertainty",
+}
 SHIFT_AXES = {"rotate": "rotation angle (°)", "translate": "horizontal shift (px)"}
 
 
@@ -104,6 +113,34 @@ def uncertainty_maps(grids, labels, data):
     return fig
 
 
+def ood_histograms(per_example, models):
+    """Histograms of total and model uncertainty, in-domain test vs each OOD set, per model.
+
+    One network per model: the first distillation seed (all members for the ensemble).
+    """
+    fig, axes = plt.subplots(len(models), 2, squeeze=False, figsize=(9, 2.4 * len(models)))
+    for row, model in enumerate(models):
+        part = per_example[per_example["model"] == model]
+        part = part[
+            part["distill_seed"].isna() | (part["distill_seed"] == part["distill_seed"].min())
+        ]
+        for col, score in enumerate(("total_uncertainty", "model_uncertainty")):
+            ax = axes[row, col]
+            ax.set_title(f"{model}: {UNCERTAINTIES[score]}", fontsize=9)
+            if part[score].isna().all():
+                ax.text(
+                    0.5, 0.5, "n/a: single output", ha="center", va="center", transform=ax.transAxes
+                )
+                continue
+            bins = np.linspace(0, part[score].max(), 40)
+            for name, group in part[part["shift"].isin(["none", "ood"])].groupby("eval_set"):
+                ax.hist(group[score], bins=bins, alpha=0.5, density=True, label=name)
+            ax.set_yscale("log")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,8 +153,15 @@ def main(argv=None):
     p.add_argument("--labels", nargs="+", required=True)
     p.add_argument("--data", required=True, help="per-example Parquet of the test points")
     p.add_argument("--out", required=True)
+    p = sub.add_parser("ood-histograms")
+    p.add_argument("--per-example", nargs="+", required=True)
+    p.add_argument("--models", nargs="+", required=True)
+    p.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    if args.command == "shift-curves":
+    if args.command == "ood-histograms":
+        per_example = pd.concat(map(pd.read_parquet, args.per_example), ignore_index=True)
+        fig = ood_histograms(per_example, args.models)
+    elif args.command == "shift-curves":
         fig = shift_curves(pd.read_parquet(args.metrics), args.models)
     else:
         grids = [pd.read_parquet(p) for p in args.grid]

@@ -41,3 +41,34 @@ def hydra_loss(student_logits, teacher_logits, labels, temperature=1.0, alpha=1.
     if alpha < 1:
         loss = loss + (1 - alpha) * nll_loss(student_logits, labels)
     return loss
+
+
+def end2_loss(student_logits, teacher_logits, labels=None, temperature=1.0, smoothing=1e-4):
+    """Ensemble Distribution Distillation (Malinin et al. 2019): a Dirichlet student.
+
+    Concentrations α = exp(z / T); the loss is T² times the negative Dirichlet
+    log-likelihood of the teachers' probability vectors, smoothed towards uniform:
+    Σ_c lnΓ(α_c) − lnΓ(α₀) − Σ_c (α_c − 1) · mean_m ln π_mc, averaged over the batch.
+    ``labels`` is unused (kept for a uniform signature).
+    """
+    n_classes = teacher_logits.shape[-1]
+    probs = F.softmax(teacher_logits / temperature, dim=-1)
+    probs = (1 - smoothing) * probs + smoothing / n_classes
+    mean_log_probs = probs.log().mean(dim=1)  # (B, C)
+    alpha = torch.exp(student_logits[:, 0] / temperature)
+    nll = (
+        torch.lgamma(alpha).sum(-1)
+        - torch.lgamma(alpha.sum(-1))
+        - ((alpha - 1) * mean_log_probs).sum(-1)
+    )
+    return temperature**2 * nll.mean()
+
+
+def annealed_temperature(epoch, initial, anneal_epochs):
+    """endd-reproduce's schedule: T0 for the first half of the cycle, linear to 1, then 1."""
+    half = anneal_epochs / 2
+    if epoch < half:
+        return initial
+    if epoch < anneal_epochs:
+        return initial + (1.0 - initial) * (epoch - half) / half
+    return 1.0

@@ -11,14 +11,15 @@ mean of their probabilities): accuracy; NLL = −mean log p̄_y; Brier = Σ_c (p
 and the Hydra paper's Σ_c p̄_c² − 2 p̄_y (= Brier − 1); ECE with 15 equal-width bins
 (l, u] on the top-1 confidence; total uncertainty H[p̄], expected data uncertainty
 mean_k H[p_k], model uncertainty (mutual information) = their difference, missing (NaN)
-for single-output models.
+for single-output models. For a Dirichlet (Prior Network) output the predictive is α/α₀,
+the expected data uncertainty −Σ_c (α_c/α₀)(ψ(α_c+1) − ψ(α₀+1)) and MU the difference.
 """
 
 import argparse
 
 import numpy as np
 import pandas as pd
-from scipy.special import logsumexp
+from scipy.special import digamma, logsumexp
 
 from .io import atomic_path, load_npz
 
@@ -42,6 +43,25 @@ def uncertainties(log_probs):
     data = entropy(log_probs).mean(0)
     model = total - data if log_probs.shape[0] > 1 else np.full_like(total, np.nan)
     return {"total_uncertainty": total, "data_uncertainty": data, "model_uncertainty": model}
+
+
+def dirichlet_uncertainties(log_alpha):
+    """Per-example uncertainties of Dirichlet outputs, log α with shape (N, C)."""
+    alpha = np.exp(log_alpha)
+    alpha0 = alpha.sum(-1, keepdims=True)
+    total = entropy(log_alpha - np.log(alpha0))
+    data = -((alpha / alpha0) * (digamma(alpha + 1) - digamma(alpha0 + 1))).sum(-1)
+    return {"total_uncertainty": total, "data_uncertainty": data, "model_uncertainty": total - data}
+
+
+def predictive(pred, level):
+    """(log p̄ (N, C), per-example uncertainties) of one prediction file at intensity index."""
+    if pred["kind"] == "dirichlet":
+        log_alpha = pred["log_alpha"][level, 0].astype(np.float64)
+        log_mean = log_alpha - logsumexp(log_alpha, axis=-1, keepdims=True)
+        return log_mean, dirichlet_uncertainties(log_alpha)
+    log_probs = pred["log_probs"][level].astype(np.float64)
+    return mean_log_probs(log_probs), uncertainties(log_probs)
 
 
 # ----------------------------------------------------------------------------- aggregates
@@ -77,11 +97,10 @@ def ece(probs, labels, bins=ECE_BINS):
     return float(total)
 
 
-def classification_metrics(log_probs, labels):
+def classification_metrics(log_mean, per_example, labels):
     """All aggregate metrics for one model on one eval set at one intensity."""
-    log_mean = mean_log_probs(log_probs)
     probs = np.exp(log_mean)
-    out = {k: float(v.mean()) for k, v in uncertainties(log_probs).items()}
+    out = {k: float(v.mean()) for k, v in per_example.items()}
     if (labels >= 0).all():  # OOD sets and grids have no labels
         out.update(
             acc=accuracy(probs, labels),
@@ -94,11 +113,12 @@ def classification_metrics(log_probs, labels):
 
 
 # ----------------------------------------------------------------------------- tables
-def metric_rows(log_probs, labels, intensities, keys):
-    """Long-format rows for (I, K, N, C) predictions; ``keys`` fill the identifying columns."""
+def metric_rows(pred, keys):
+    """Long-format rows for one prediction file; ``keys`` fill the identifying columns."""
     rows = []
-    for level, lp in zip(intensities, log_probs, strict=True):
-        for metric, value in classification_metrics(lp.astype(np.float64), labels).items():
+    for i, level in enumerate(pred["intensities"]):
+        metrics = classification_metrics(*predictive(pred, i), pred["labels"])
+        for metric, value in metrics.items():
             rows.append({**keys, "intensity": float(level), "metric": metric, "value": value})
     return rows
 
@@ -106,10 +126,10 @@ def metric_rows(log_probs, labels, intensities, keys):
 def per_example_frame(pred, keys):
     """One row per (intensity, example): uncertainties, confidence, correctness, coords."""
     frames = []
-    for level, lp in zip(pred["intensities"], pred["log_probs"], strict=True):
-        lp = lp.astype(np.float64)
-        probs = np.exp(mean_log_probs(lp))
-        frame = pd.DataFrame(uncertainties(lp))
+    for i, level in enumerate(pred["intensities"]):
+        log_mean, per_example = predictive(pred, i)
+        probs = np.exp(log_mean)
+        frame = pd.DataFrame(per_example)
         frame.insert(0, "index", np.arange(len(frame)))
         frame.insert(0, "intensity", float(level))
         frame["label"] = pred["labels"]
@@ -135,6 +155,7 @@ def evaluate_predictions(pred, experiment, model, method, distill_seed, eval_set
     For an ensemble, every member is also scored on its own as model ``single`` with
     its member seed in ``distill_seed`` (the seed of the evaluated network).
     """
+    pred = {**pred, "kind": str(pred["kind"])}
     keys = dict(
         experiment=experiment,
         model=model,
@@ -143,12 +164,11 @@ def evaluate_predictions(pred, experiment, model, method, distill_seed, eval_set
         eval_set=eval_set,
         shift=str(pred["shift"]),
     )
-    log_probs, labels, levels = pred["log_probs"], pred["labels"], pred["intensities"]
-    rows = metric_rows(log_probs, labels, levels, keys)
+    rows = metric_rows(pred, keys)
     if model == "ensemble":
         for m, seed in enumerate(pred["seeds"]):
             single = {**keys, "model": "single", "method": "member", "distill_seed": int(seed)}
-            rows += metric_rows(log_probs[:, m : m + 1], labels, levels, single)
+            rows += metric_rows({**pred, "log_probs": pred["log_probs"][:, m : m + 1]}, single)
     return frame(rows), per_example_frame(pred, keys)
 
 

@@ -6,9 +6,10 @@ Usage::
         --out predictions.npz
 
 Several checkpoints form an ensemble (their members are concatenated); one student
-checkpoint contributes its K heads. The output holds ``log_probs`` with shape
-(I, K, N, C) for I shift intensities, plus the eval set's labels, intensities, shift and
-coords, so that every metric can be recomputed later without the model.
+checkpoint contributes its K heads. The output holds ``log_probs`` (or ``log_alpha`` for a
+Dirichlet student) with shape (I, K, N, C) for I shift intensities, plus the eval set's
+labels, intensities, shift and coords, so that every metric can be recomputed later
+without the model.
 """
 
 import argparse
@@ -20,30 +21,41 @@ from .io import load_checkpoint, load_npz, save_npz
 from .models import load_model
 from .train import configure_torch, log, pick_device
 
+# What a model's logits are stored as, by its checkpoint's ``output``.
+OUTPUT_ARRAYS = {
+    "categorical": "log_probs",  # log-softmax of each member / head
+    "dirichlet": "log_alpha",  # log concentrations of a Prior Network (EnD²)
+}
+
 
 @torch.no_grad()
-def predict_log_probs(models, x, device, batch_size=4096):
-    """Log-probabilities (K, N, C) of all members of ``models`` on inputs ``x`` (N, ...)."""
+def predict_outputs(models, x, output, device, batch_size=4096):
+    """Per-member outputs (K, N, C) of ``models`` on inputs ``x`` (N, ...)."""
     out = []
     for start in range(0, len(x), batch_size):
         xb = torch.as_tensor(x[start : start + batch_size], device=device)
-        logits = torch.cat([model(xb) for model in models], dim=1)  # (B, K, C)
-        out.append(torch.log_softmax(logits.double(), dim=-1).float().cpu())
-    return torch.cat(out).transpose(0, 1).numpy()
+        logits = torch.cat([model(xb) for model in models], dim=1).double()  # (B, K, C)
+        out.append(torch.log_softmax(logits, dim=-1) if output == "categorical" else logits)
+    return torch.cat(out).transpose(0, 1).float().cpu().numpy()
 
 
 def predict(checkpoint_paths, eval_set_path, out, device="auto"):
     device = pick_device(device)
     checkpoints = [load_checkpoint(p) for p in checkpoint_paths]
     outputs = {c["output"] for c in checkpoints}
-    if outputs != {"categorical"}:
-        raise ValueError(f"unsupported model outputs {outputs} in {checkpoint_paths}")
+    if len(outputs) != 1 or not outputs <= set(OUTPUT_ARRAYS):
+        raise ValueError(
+            f"cannot predict with mixed or unknown outputs {outputs}: "
+            f"{list(map(str, checkpoint_paths))}"
+        )
+    output = outputs.pop()
     models = [load_model(c).to(device) for c in checkpoints]
     evalset = load_npz(eval_set_path)
-    log_probs = [predict_log_probs(models, x, device) for x in evalset.pop("x")]
-    arrays = dict(evalset, log_probs=np.stack(log_probs), seeds=[c["seed"] for c in checkpoints])
-    save_npz(out, kind="categorical", **arrays)
-    log(f"wrote {out}: log_probs {arrays['log_probs'].shape}")
+    predictions = np.stack([predict_outputs(models, x, output, device) for x in evalset.pop("x")])
+    key = OUTPUT_ARRAYS[output]
+    arrays = {**evalset, key: predictions, "seeds": [c["seed"] for c in checkpoints]}
+    save_npz(out, kind=output, **arrays)
+    log(f"wrote {out}: {key} {predictions.shape}")
 
     return np.stack(arrays)
 

@@ -1,21 +1,27 @@
-"""Collect metric Parquet files and build paper-style summary tables from them.
+"""Paper-style tables from Parquet: summary (Table 2), MU gap (Table 1), OOD AUROC, cost.
 
 Usage::
 
     python -m ensemble_distill.tables collect --inputs a.parquet b.parquet --out metrics.parquet
-    python -m ensemble_distill.tables summary --metrics metrics.parquet \
-        --models ensemble single kd --out-md summary.md --out-csv summary.csv
+    python -m ensemble_distill.tables summary --metrics metrics.parquet \\
+        --models ensemble single kd --out-md summary.md --out-csv summary.csv [--paper hydra-mnist]
+    python -m ensemble_distill.tables mu-gap --per-example ... --out-md ... --out-csv ...
+    python -m ensemble_distill.tables ood --per-example ... --out-md ... --out-csv ...
+    python -m ensemble_distill.tables cost --cost cost.parquet --out-md ... --out-csv ...
 
-The summary is in-domain (the eval sets without a shift): mean ± std over the evaluated
-networks of each model (distillation seeds for students, members for ``single``), n beside.
+Statistics are mean ± std over the evaluated networks of each model (distillation seeds
+for students, members for ``single``), with n beside. Each table is written as Markdown
+(with a caption) and as CSV.
 """
 
 import argparse
 
+import numpy as np
 import pandas as pd
 
 from .io import atomic_path
 from .metrics import write_parquet
+from .paper import PAPERS
 
 SUMMARY_METRICS = {  # column title, in table order
     "acc": "ACC ↑",
@@ -32,19 +38,7 @@ def collect(paths):
     return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
 
 
-def summarize(metrics, models):
-    """Mean, std and n per (model, metric) on in-domain eval sets, models in the given order."""
-    in_domain = metrics[(metrics["shift"] == "none") & metrics["metric"].isin(SUMMARY_METRICS)]
-    stats = (
-        in_domain.groupby(["model", "method", "metric"], sort=False)["value"]
-        .agg(["mean", "std", "count"])
-        .reset_index()
-    )
-    stats["model"] = pd.Categorical(stats["model"], categories=models, ordered=True)
-    return stats.sort_values("model")
-
-
-def format_value(mean, std, count):
+def format_value(mean, std=np.nan, count=1):
     if pd.isna(mean):
         return "n/a"
     digits = ".2e" if 0 < abs(mean) < 1e-3 else ".4f"
@@ -52,20 +46,168 @@ def format_value(mean, std, count):
     return text if count < 2 or pd.isna(std) else f"{text} ± {std:{digits}}"
 
 
-def summary_tables(stats):
-    """(markdown text, wide CSV frame) from ``summarize`` output."""
-    wide = stats.pivot(index=["model", "method"], columns="metric", values=["mean", "std", "count"])
-    metrics = [m for m in SUMMARY_METRICS if m in wide["mean"].columns]
-    csv = pd.DataFrame(index=wide.index)
-    csv["n"] = wide["count"].max(axis=1).astype(int)
-    for m in metrics:
-        csv[f"{m}_mean"], csv[f"{m}_std"] = wide["mean"][m], wide["std"][m]
-    header = ["model", "n"] + [SUMMARY_METRICS[m] for m in metrics]
+def markdown(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for (model, _), row in csv.iterrows():
-        cells = [format_value(row[f"{m}_mean"], row[f"{m}_std"], row["n"]) for m in metrics]
-        lines.append("| " + " | ".join([str(model), str(int(row["n"])), *cells]) + " |")
-    return "\n".join(lines) + "\n", csv.reset_index()
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def wide_stats(long, index, column):
+    """Mean/std/count of ``value`` per (index..., column), as a wide CSV-ready frame."""
+    stats = long.groupby([*index, column], sort=False)["value"].agg(["mean", "std", "count"])
+    wide = stats.unstack(column)
+    out = pd.DataFrame(index=wide.index)
+    out["n"] = wide["count"].max(axis=1).astype(int)
+    for name in long[column].unique():
+        out[f"{name}_mean"], out[f"{name}_std"] = wide["mean"][name], wide["std"][name]
+    return out.reset_index()
+
+
+def ordered(frame, models):
+    frame = frame[frame["model"].isin(models)].copy()
+    frame["order"] = frame["model"].map({m: i for i, m in enumerate(models)})
+    return frame.sort_values("order").drop(columns="order")
+
+
+# ----------------------------------------------------------------------------- Table 2
+def summary_tables(metrics, models, paper=None):
+    """In-domain (unshifted, labelled) metrics: (markdown, csv frame)."""
+    in_domain = metrics[(metrics["shift"] == "none") & metrics["metric"].isin(SUMMARY_METRICS)]
+    csv = ordered(wide_stats(in_domain, ["model", "method"], "metric"), models)
+    names = [m for m in SUMMARY_METRICS if f"{m}_mean" in csv]
+    header = ["model", "n"] + [SUMMARY_METRICS[m] for m in names]
+    rows = []
+    for _, row in csv.iterrows():
+        cells = [format_value(row[f"{m}_mean"], row[f"{m}_std"], row["n"]) for m in names]
+        rows.append([row["model"], row["n"], *cells])
+        reference = paper["summary"].get(row["method"]) if paper else None
+        if reference and row["model"] != "single":
+            cells = [format_value(reference[m]) if m in reference else "" for m in names]
+            rows.append([f"{row['model']} ({paper['title']})", "", *cells])
+    return markdown(header, rows), csv
+
+
+# ----------------------------------------------------------------------------- Table 1
+def mu_gap(per_example):
+    """Mean |MU_student − MU_ensemble| over examples (all intensities) per model, seed, set."""
+    keys = ["eval_set", "intensity", "index"]
+    ensemble = per_example[per_example["model"] == "ensemble"][keys + ["model_uncertainty"]]
+    students = per_example[~per_example["model"].isin(["ensemble", "single"])]
+    merged = students.merge(ensemble, on=keys, suffixes=("", "_ensemble"))
+    merged["value"] = (merged["model_uncertainty"] - merged["model_uncertainty_ensemble"]).abs()
+    return (
+        merged.groupby(["model", "method", "distill_seed", "eval_set", "shift"], sort=False)[
+            "value"
+        ]
+        .mean()
+        .reset_index()
+    )
+
+
+def mu_gap_tables(per_example, models, paper=None):
+    gaps = mu_gap(per_example)
+    csv = ordered(wide_stats(gaps, ["model", "method"], "eval_set"), models)
+    sets = list(gaps["eval_set"].unique())
+    shift_of = dict(zip(gaps["eval_set"], gaps["shift"], strict=False))
+    rows = []
+    for _, row in csv.iterrows():
+        cells = [format_value(row[f"{s}_mean"], row[f"{s}_std"], row["n"]) for s in sets]
+        rows.append([row["model"], row["n"], *cells])
+        reference = paper["mu_gap"].get(row["method"]) if paper else None
+        if reference:
+            kinds = ["test" if shift_of[s] == "none" else shift_of[s] for s in sets]
+            cells = [format_value(reference[k]) if k in reference else "" for k in kinds]
+            rows.append([f"{row['model']} ({paper['title']})", "", *cells])
+    return markdown(["model", "n", *sets], rows), csv
+
+
+# ----------------------------------------------------------------------------- OOD
+def auroc(in_scores, out_scores):
+    """P(score_out > score_in) + ½ P(equal): the AUROC of telling OOD from in-domain."""
+    from scipy.stats import mannwhitneyu
+
+    u = mannwhitneyu(out_scores, in_scores).statistic
+    return float(u / (len(in_scores) * len(out_scores)))
+
+
+def ood_aurocs(per_example):
+    """AUROC of total and model uncertainty, unshifted test set vs every OOD set."""
+    rows = []
+    groups = per_example.groupby(["model", "method", "distill_seed"], sort=False, dropna=False)
+    for (model, method, seed), part in groups:
+        test = part[part["shift"] == "none"]
+        for ood_set, ood in part[part["shift"] == "ood"].groupby("eval_set"):
+            for score in ("total_uncertainty", "model_uncertainty"):
+                if test[score].isna().all():
+                    continue
+                value = auroc(test[score].to_numpy(), ood[score].to_numpy())
+                rows.append(
+                    dict(
+                        model=model,
+                        method=method,
+                        distill_seed=seed,
+                        metric=f"{ood_set}: AUROC {score.split('_')[0]}",
+                        value=value,
+                    )
+                )
+    return pd.DataFrame(rows)
+
+
+def ood_tables(per_example, models):
+    aurocs = ood_aurocs(per_example)
+    csv = ordered(wide_stats(aurocs, ["model", "method"], "metric"), models)
+    metrics = list(aurocs["metric"].unique())
+    rows = [
+        [
+            r["model"],
+            r["n"],
+            *[
+                format_value(r[f"{m}_mean"], r[f"{m}_std"], r["n"]) if f"{m}_mean" in r else "n/a"
+                for m in metrics
+            ],
+        ]
+        for _, r in csv.iterrows()
+    ]
+    return markdown(["model", "n", *metrics], rows), csv
+
+
+# ----------------------------------------------------------------------------- Table 5
+def share(value, total, spec):
+    return f"{value:{spec}} ({100 * value / total:.1f} %)"
+
+
+def cost_tables(cost, paper=None):
+    ensemble = cost[cost["model"] == "ensemble"].iloc[0]
+    rows = []
+    for _, r in cost.iterrows():
+        params = share(r["params"], ensemble["params"], ",.0f")
+        flops = share(r["flops"], ensemble["flops"], ".3g")
+        rows.append([r["model"], params, flops, f"{r['seconds_per_10k']:.3f}"])
+        reference = paper["cost"].get(r["method"]) if paper else None
+        if reference:
+            title = f"{r['model']} ({paper['title']})"
+            rows.append([title, f"{reference['params']:,}", f"{reference['flops']:.3g}", ""])
+    header = [
+        "model",
+        "parameters (% of ensemble)",
+        "FLOPs per image (% of ensemble)",
+        "inference s / 10k images",
+    ]
+    return markdown(header, rows), cost
+
+
+# ----------------------------------------------------------------------------- CLI
+CAPTIONS = {
+    "summary": "In-domain test metrics, mean ± std over distillation seeds (members for "
+    "`single`); MU is n/a for single-output models.",
+    "mu-gap": "Mean absolute difference between each student's and the ensemble's model "
+    "uncertainty, per example, pooled over all intensities of a set; mean ± std over seeds.",
+    "ood": "AUROC of telling OOD inputs from in-domain test inputs by total (TU) or model "
+    "(MU) uncertainty; mean ± std over seeds.",
+    "cost": "Parameters and FLOPs per image (counted by torch.utils.flop_counter, 1 FLOP = "
+    "1 multiply or add), and the median over repeats of the time to predict 10k test images "
+    "(batch 1000, one thread) in one process.",
+}
 
 
 def main(argv=None):
@@ -74,26 +216,38 @@ def main(argv=None):
     p = sub.add_parser("collect")
     p.add_argument("--inputs", nargs="+", required=True)
     p.add_argument("--out", required=True)
-    p = sub.add_parser("summary")
-    p.add_argument("--metrics", required=True)
-    p.add_argument("--models", nargs="+", required=True, help="row order")
-    p.add_argument("--title", default="")
-    p.add_argument("--out-md", required=True)
-    p.add_argument("--out-csv", required=True)
+    for name, source in (
+        ("summary", "--metrics"),
+        ("mu-gap", "--per-example"),
+        ("ood", "--per-example"),
+        ("cost", "--cost"),
+    ):
+        p = sub.add_parser(name)
+        p.add_argument(source, nargs="+", required=True)
+        p.add_argument("--models", nargs="+", help="row order")
+        p.add_argument("--paper", choices=sorted(PAPERS), help="add published numbers")
+        p.add_argument("--title", default="")
+        p.add_argument("--out-md", required=True)
+        p.add_argument("--out-csv", required=True)
     args = parser.parse_args(argv)
     if args.command == "collect":
         write_parquet(collect(args.inputs), args.out)
         return
-    markdown, csv = summary_tables(summarize(pd.read_parquet(args.metrics), args.models))
-    caption = (
-        f"{args.title}In-domain test metrics, mean ± std over distillation seeds "
-        "(members for `single`); MU is n/a for single-output models.\n\n"
-    )
+    paper = PAPERS.get(args.paper)
+    if args.command == "summary":
+        text, csv = summary_tables(collect(args.metrics), args.models, paper)
+    elif args.command == "mu-gap":
+        text, csv = mu_gap_tables(collect(args.per_example), args.models, paper)
+    elif args.command == "ood":
+        text, csv = ood_tables(collect(args.per_example), args.models)
+    else:
+        text, csv = cost_tables(collect(args.cost), paper)
+    caption = f"{args.title}{CAPTIONS[args.command]}\n\n"
     with atomic_path(args.out_md) as tmp:
-        tmp.write_text(caption + markdown)
+        tmp.write_text(caption + text)
     with atomic_path(args.out_csv) as tmp:
         csv.to_csv(tmp, index=False)
-    print(caption + markdown)
+    print(caption + text)
 
 
 if __name__ == "__main__":

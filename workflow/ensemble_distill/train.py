@@ -58,14 +58,20 @@ def fit(
     resume,
     fingerprint,
     log=print,
+    val_loss_fn=None,
+    on_epoch=None,
 ):
     """Train ``model`` with Adam on ``loss_fn(model, *batch)``; keep the best validation state.
 
     ``train`` and ``val`` are tuples of equally long tensors (on the model's device).
-    ``resume`` is a file path outside the rule's declared outputs; its state is used only if
-    it was written for the same ``fingerprint`` (a hash of the job's settings), so a stale
-    file from a run with other settings is never continued. Returns the history.
+    ``val_loss_fn`` (default ``loss_fn``) selects the best epoch; ``on_epoch(epoch)`` runs
+    before each epoch, e.g. to set an annealed temperature (it must depend on ``epoch``
+    only, so that resuming replays it). ``resume`` is a file path outside the rule's
+    declared outputs; its state is used only if it was written for the same
+    ``fingerprint`` (a hash of the job's settings), so a stale file from a run with other
+    settings is never continued. Returns the history.
     """
+    val_loss_fn = val_loss_fn or loss_fn
     resume = Path(resume)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     start, best_loss, best_state, history = 0, math.inf, None, []
@@ -81,6 +87,8 @@ def fit(
         log(f"resumed from {resume} after epoch {start}/{epochs}")
     for epoch in range(start, epochs):
         tic = time.perf_counter()
+        if on_epoch is not None:
+            on_epoch(epoch)
         model.train()
         generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
         total, n = 0.0, 0
@@ -91,7 +99,7 @@ def fit(
             opt.step()
             total += loss.item() * len(batch[0])
             n += len(batch[0])
-        val_loss = mean_loss(model, loss_fn, val)
+        val_loss = mean_loss(model, val_loss_fn, val)
         if val_loss < best_loss:
             best_loss, best_state = val_loss, copy.deepcopy(model.state_dict())
         record = {"epoch": epoch + 1, "train_loss": total / n, "val_loss": val_loss}

@@ -1,6 +1,6 @@
 import json
 
-from ensemble_distill.config import member_seeds
+from ensemble_distill.config import experiments_to_run, member_seeds
 
 
 EXPERIMENTS = config["experiments"]
@@ -76,18 +76,52 @@ def map_models(wildcards):
     return ["ensemble"] + [f"{student}/seed{seed}" for student in spec["students"]]
 
 
+def students_with(exp, *methods):
+    """Students of an experiment whose method is one of ``methods``."""
+    students = EXPERIMENTS[exp]["students"]
+    return [name for name, spec in students.items() if spec["method"] in methods]
+
+
+def per_example_files(exp, models, evalsets):
+    return expand(
+        "results/{exp}/per_example/{model}/{evalset}.parquet",
+        exp=exp,
+        model=models,
+        evalset=evalsets,
+    )
+
+
+def seeded(exp, students):
+    return [f"{s}/seed{seed}" for s in students for seed in EXPERIMENTS[exp]["distill_seeds"]]
+
+
+def paper_flag(wildcards):
+    paper = experiment(wildcards).get("paper")
+    return f"--paper {paper}" if paper else ""
+
+
+def tables(exp):
+    out = [f"results/{exp}/tables/{name}.md" for name in ("summary", "cost")]
+    if students_with(exp, "hydra", "end2"):
+        out.append(f"results/{exp}/tables/mu_gap.md")
+    if eval_sets_of_kind(exp, "ood") and eval_sets_of_kind(exp, "test"):
+        out.append(f"results/{exp}/tables/ood.md")
+    return out
+
+
 def figures(exp):
     out = []
     if eval_sets_of_kind(exp, "rotate", "translate"):
         out.append(f"results/{exp}/figures/shift_curves.png")
     if eval_sets_of_kind(exp, "grid") and eval_sets_of_kind(exp, "test"):
         out.append(f"results/{exp}/figures/uncertainty_maps.png")
+    if eval_sets_of_kind(exp, "ood") and eval_sets_of_kind(exp, "test"):
+        out.append(f"results/{exp}/figures/ood_histograms.png")
     return out
 
 
 def all_outputs():
     out = []
-    for exp in EXPERIMENTS:
-        out += [f"results/{exp}/tables/summary.md", f"results/{exp}/tables/summary.csv"]
-        out += figures(exp)
+    for exp in experiments_to_run(config):
+        out += tables(exp) + figures(exp)
     return out

@@ -31,11 +31,12 @@ rule make_eval_set:
         "benchmarks/make_eval_set/{exp}/{evalset}.tsv"
     params:
         evalset=lambda wc: as_json(experiment(wc)["eval_sets"][wc.evalset]),
+        data_root=DATA_ROOT,
     resources:
         mem_mb=4000,
     conda:
         "../../envs/torch.yaml"
     shell:
         "python -m ensemble_distill.evalsets --data {input.data} "
-        "--eval-set {params.evalset:q} "
+        "--eval-set {params.evalset:q} --data-root {params.data_root:q} "
         "--out {output.evalset} > {log} 2>&1"

@@ -47,3 +47,39 @@ rule compute_metrics:
         "--experiment {wildcards.exp} --model {params.model} --method {params.method} "
         "{params.seed} --eval-set {wildcards.evalset} --out {output.metrics} "
         "--per-example {output.per_example} > {log} 2>&1"
+
+
+# Hydra paper Table 5. Runs alone (all cores reserved) so timings are not disturbed by
+# other jobs; the models themselves are timed on one thread.
+rule measure_cost:
+    input:
+        code=code("models", "train", "distill", "metrics", "cost"),
+        teachers=teacher_checkpoints,
+        students=lambda wc: expand(
+            "results/{exp}/students/{student}/seed{seed}/model.pt",
+            exp=wc.exp,
+            student=EXPERIMENTS[wc.exp]["students"],
+            seed=EXPERIMENTS[wc.exp]["distill_seeds"][0],
+        ),
+        evalset=lambda wc: "results/{exp}/evalsets/{evalset}.npz".format(
+            exp=wc.exp, evalset=eval_sets_of_kind(wc.exp, "test")[0]
+        ),
+    output:
+        cost="results/{exp}/cost.parquet",
+    log:
+        "logs/measure_cost/{exp}.log",
+    benchmark:
+        "benchmarks/measure_cost/{exp}.tsv"
+    params:
+        students=lambda wc, input: [
+            f"{name}={path}" for name, path in zip(EXPERIMENTS[wc.exp]["students"], input.students)
+        ],
+    threads: workflow.cores
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m ensemble_distill.cost --teachers {input.teachers} "
+        "--students {params.students} --eval-set {input.evalset} --threads 1 "
+        "--out {output.cost} > {log} 2>&1"

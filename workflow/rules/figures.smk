@@ -1,6 +1,7 @@
 localrules:
     plot_shift_curves,
     plot_uncertainty_maps,
+    plot_ood_histograms,
 
 
 rule plot_shift_curves:
@@ -50,3 +51,27 @@ rule plot_uncertainty_maps:
     shell:
         "python -m ensemble_distill.figures uncertainty-maps --grid {input.grid} "
         "--labels {params.labels} --data {input.data} --out {output.png} > {log} 2>&1"
+
+
+rule plot_ood_histograms:
+    input:
+        code=code("figures"),
+        per_example=lambda wc: per_example_files(
+            wc.exp,
+            evaluated_models(wc.exp),
+            eval_sets_of_kind(wc.exp, "test", "ood"),
+        ),
+    output:
+        png="results/{exp}/figures/ood_histograms.png",
+        pdf="results/{exp}/figures/ood_histograms.pdf",
+    log:
+        "logs/plot_ood_histograms/{exp}.log",
+    benchmark:
+        "benchmarks/plot_ood_histograms/{exp}.tsv"
+    params:
+        models=lambda wc: ["ensemble", *EXPERIMENTS[wc.exp]["students"]],
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m ensemble_distill.figures ood-histograms --per-example {input.per_example} "
+        "--models {params.models} --out {output.png} > {log} 2>&1"

@@ -1,6 +1,9 @@
 localrules:
     collect_metrics,
     summary_table,
+    mu_gap_table,
+    ood_table,
+    cost_table,
 
 
 rule collect_metrics:
@@ -38,9 +41,83 @@ rule summary_table:
         "benchmarks/summary_table/{exp}.tsv"
     params:
         models=lambda wc: model_order(wc.exp),
+        paper=paper_flag,
     conda:
         "../../envs/analysis.yaml"
     shell:
         "python -m ensemble_distill.tables summary --metrics {input.metrics} "
-        "--models {params.models} --title '{wildcards.exp}: ' --out-md {output.markdown} "
-        "--out-csv {output.csv} > {log} 2>&1"
+        "--models {params.models} {params.paper} --title '{wildcards.exp}: ' "
+        "--out-md {output.markdown} --out-csv {output.csv} > {log} 2>&1"
+
+
+# Hydra paper Table 1: how closely each student's model uncertainty follows the ensemble's.
+rule mu_gap_table:
+    input:
+        code=code("metrics", "paper", "tables"),
+        per_example=lambda wc: per_example_files(
+            wc.exp,
+            ["ensemble", *seeded(wc.exp, students_with(wc.exp, "hydra", "end2"))],
+            EXPERIMENTS[wc.exp]["eval_sets"],
+        ),
+    output:
+        markdown="results/{exp}/tables/mu_gap.md",
+        csv="results/{exp}/tables/mu_gap.csv",
+    log:
+        "logs/mu_gap_table/{exp}.log",
+    benchmark:
+        "benchmarks/mu_gap_table/{exp}.tsv"
+    params:
+        models=lambda wc: model_order(wc.exp),
+        paper=paper_flag,
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m ensemble_distill.tables mu-gap --per-example {input.per_example} "
+        "--models {params.models} {params.paper} --title '{wildcards.exp}: ' "
+        "--out-md {output.markdown} --out-csv {output.csv} > {log} 2>&1"
+
+
+rule ood_table:
+    input:
+        code=code("metrics", "paper", "tables"),
+        per_example=lambda wc: per_example_files(
+            wc.exp,
+            evaluated_models(wc.exp),
+            eval_sets_of_kind(wc.exp, "test", "ood"),
+        ),
+    output:
+        markdown="results/{exp}/tables/ood.md",
+        csv="results/{exp}/tables/ood.csv",
+    log:
+        "logs/ood_table/{exp}.log",
+    benchmark:
+        "benchmarks/ood_table/{exp}.tsv"
+    params:
+        models=lambda wc: model_order(wc.exp),
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m ensemble_distill.tables ood --per-example {input.per_example} "
+        "--models {params.models} --title '{wildcards.exp}: ' "
+        "--out-md {output.markdown} --out-csv {output.csv} > {log} 2>&1"
+
+
+rule cost_table:
+    input:
+        code=code("metrics", "paper", "tables"),
+        cost="results/{exp}/cost.parquet",
+    output:
+        markdown="results/{exp}/tables/cost.md",
+        csv="results/{exp}/tables/cost.csv",
+    log:
+        "logs/cost_table/{exp}.log",
+    benchmark:
+        "benchmarks/cost_table/{exp}.tsv"
+    params:
+        paper=paper_flag,
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m ensemble_distill.tables cost --cost {input.cost} {params.paper} "
+        "--title '{wildcards.exp}: ' --out-md {output.markdown} --out-csv {output.csv} "
+        "> {log} 2>&1"

@@ -1,0 +1,84 @@
+"""Model cost (Hydra paper Table 5): parameters, FLOPs per image, inference time per 10k images.
+
+Usage::
+
+    python -m ensemble_distill.cost --teachers t0.pt t1.pt ... \
+        --students kd=kd/seed0/model.pt hydra=hydra/seed0/model.pt \
+        --eval-set results/mnist/evalsets/test.npz --out cost.parquet
+
+FLOPs are counted by ``torch.utils.flop_counter`` (a multiply-add counts 2) on one image;
+time is the median over repeats of predicting 10k images of the eval set in batches of
+1000, all models timed in this one process on the threads it is given.
+"""
+
+import argparse
+import statistics
+import time
+
+import pandas as pd
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .distill import load_teachers
+from .io import load_checkpoint, load_npz
+from .metrics import write_parquet
+from .models import count_parameters, load_model
+from .train import configure_torch, log
+
+TIMED_IMAGES = 10_000
+
+
+def flops_per_image(model, x):
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x[:1])
+    return counter.get_total_flops()
+
+
+@torch.no_grad()
+def seconds_per_10k(model, x, repeats=5, batch_size=1000):
+    x = x[:TIMED_IMAGES]
+    times = []
+    for _ in range(repeats + 1):  # the first pass warms up and is dropped
+        tic = time.perf_counter()
+        for start in range(0, len(x), batch_size):
+            model(x[start : start + batch_size])
+        times.append(time.perf_counter() - tic)
+    return statistics.median(times[1:]) * TIMED_IMAGES / len(x)
+
+
+def measure(models, x):
+    rows = []
+    for name, method, model in models:
+        rows.append(
+            dict(
+                model=name,
+                method=method,
+                params=count_parameters(model),
+                flops=flops_per_image(model, x),
+                seconds_per_10k=seconds_per_10k(model, x),
+            )
+        )
+        log(f"{name}: {rows[-1]}")
+    return pd.DataFrame(rows)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--teachers", nargs="+", required=True)
+    parser.add_argument("--students", nargs="*", default=[], help="name=checkpoint")
+    parser.add_argument("--eval-set", required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    configure_torch(args.threads)
+    models = [("ensemble", "ensemble", load_teachers(args.teachers)[0])]
+    for item in args.students:
+        name, path = item.split("=", 1)
+        checkpoint = load_checkpoint(path)
+        models.append((name, checkpoint["method"], load_model(checkpoint)))
+    x = torch.as_tensor(load_npz(args.eval_set)["x"][0])
+    write_parquet(measure(models, x), args.out)
+
+
+if __name__ == "__main__":
+    main()

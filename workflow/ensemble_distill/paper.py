@@ -1,0 +1,41 @@
+"""Published numbers to print beside ours (an experiment's ``paper:`` key selects a set).
+
+Tran et al. 2020, "Hydra: Preserving Ensemble Diversity for Model Distillation"
+(arXiv:2001.04694), MNIST. Keys are our method names: the paper's "Prior Networks"
+row is our ``end2``. Brier is the paper's Σp² − 2p_y convention (``brier_hydra``).
+"""
+
+HYDRA_MNIST = {
+    "title": "Tran et al. 2020",
+    # Table 2: test ACC, NLL, Brier (Σp² − 2p_y), MU; M = 50, n = 3.
+    "summary": {
+        "ensemble": {
+            "acc": 0.9851,
+            "nll": 0.0439,
+            "brier_hydra": -0.9780,
+            "model_uncertainty": 9.97e-6,
+        },
+        "end2": {"acc": 0.9842, "nll": 0.0521, "brier_hydra": -0.9285, "model_uncertainty": 0.1158},
+        "kd": {"acc": 0.9843, "nll": 0.0497, "brier_hydra": -0.9764},
+        "hydra": {
+            "acc": 0.9857,
+            "nll": 0.0465,
+            "brier_hydra": -0.9776,
+            "model_uncertainty": 2.28e-5,
+        },
+    },
+    # Table 1: mean |MU_student − MU_ensemble| by eval-set kind ("shifted" = translated).
+    "mu_gap": {
+        "end2": {"test": 2.60e-5, "translate": 0.1938, "rotate": 0.2943, "ood": 0.1636},
+        "hydra": {"test": 3.11e-5, "translate": 0.1552, "rotate": 0.0528, "ood": 0.2717},
+    },
+    # Table 5: parameters and FLOPs (FLOP convention not stated in the paper).
+    "cost": {
+        "ensemble": {"params": 9_960_500, "flops": 9.0e7},
+        "end2": {"params": 199_210, "flops": 1.8e6},
+        "kd": {"params": 199_210, "flops": 1.8e6},
+        "hydra": {"params": 1_757_700, "flops": 2.5e7},
+    },
+}
+
+PAPERS = {"hydra-mnist": HYDRA_MNIST}
