@@ -3,7 +3,9 @@
 Usage::
 
     python bench/pipeline.py                       # default config.yaml
-    python bench/pipeline.py --config configs/hydra-mnist.yaml --cores 2
+    python bench/pipeline.py --configfile configs/hydra-mnist.yaml --data-root ../shared/data
+
+Extra arguments go to Snakemake.
 
 Stages are Snakemake rules; per rule it prints the job count, the summed job time from
 the rules' ``benchmark:`` files, and the total wall time of the whole run.
@@ -24,7 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default="config.yaml", help="config file, relative to the repo")
+    parser.add_argument("--configfile", default="config.yaml", help="relative to the repo")
+    parser.add_argument("--data-root", help="real datasets (made absolute for the copy)")
     parser.add_argument("--cores", default="2")
     parser.add_argument("--keep", help="copy results/ here afterwards")
     args, extra = parser.parse_known_args()
@@ -36,7 +39,9 @@ def main():
                 shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__"))
             elif src.exists():
                 shutil.copy(src, work / name)
-        shutil.copy(REPO / args.config, work / "config.yaml")
+        shutil.copy(REPO / args.configfile, work / "config.yaml")
+        if args.data_root:
+            extra += ["--config", f"data_root={Path(args.data_root).resolve()}"]
         tic = time.perf_counter()
         cmd = [sys.executable, "-m", "snakemake", "--cores", args.cores, "-q", *extra]
         run = subprocess.run(cmd, cwd=work)
