@@ -108,6 +108,7 @@ def test_ensemble_file_also_scores_each_member():
         "eval_set",
         "shift",
         "intensity",
+        "split",
         "metric",
         "value",
     ]

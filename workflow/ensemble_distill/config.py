@@ -14,7 +14,9 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schem
 
 # Which eval-set kinds make sense for which dataset: shifts need images, maps need 2-D inputs.
 IMAGE_DATASETS = {"digits", "mnist", "fashion_mnist"}
-TWO_D_DATASETS = {"spiral"}
+GRID_DATASETS = {"spiral", "toy_regression"}  # 2-D and 1-D inputs
+REGRESSION_DATASETS = {"toy_regression", "uci"}
+REGRESSION = {"methods": {"kd", "hydra"}, "eval_sets": {"test", "grid"}}
 
 
 class ConfigError(ValueError):
@@ -101,13 +103,23 @@ def _semantic_problems(config):
                     f"config key '{where}.eval_sets.{set_name}.kind': '{kind}' needs an image "
                     f"dataset ({sorted(IMAGE_DATASETS)}), found '{dataset}'"
                 )
-            if kind == "grid" and dataset not in TWO_D_DATASETS:
+            if kind == "grid" and dataset not in GRID_DATASETS:
                 problems.append(
-                    f"config key '{where}.eval_sets.{set_name}.kind': 'grid' needs 2-D inputs "
-                    f"({sorted(TWO_D_DATASETS)}), found '{dataset}'"
+                    f"config key '{where}.eval_sets.{set_name}.kind': 'grid' needs 1-D or 2-D "
+                    f"inputs ({sorted(GRID_DATASETS)}), found '{dataset}'"
+                )
+            if dataset in REGRESSION_DATASETS and kind not in REGRESSION["eval_sets"]:
+                problems.append(
+                    f"config key '{where}.eval_sets.{set_name}.kind': regression supports "
+                    f"{sorted(REGRESSION['eval_sets'])}, found '{kind}'"
                 )
         n_layers = len(exp["teacher"]["hidden"]) + 1
         for student, spec in exp["students"].items():
+            if dataset in REGRESSION_DATASETS and spec["method"] not in REGRESSION["methods"]:
+                problems.append(
+                    f"config key '{where}.students.{student}.method': regression supports "
+                    f"{sorted(REGRESSION['methods'])}, found '{spec['method']}'"
+                )
             head = spec.get("head", {})
             if head.get("type") == "copy" and head["layers"] >= n_layers:
                 problems.append(

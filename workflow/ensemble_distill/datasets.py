@@ -14,7 +14,7 @@ Usage::
 import argparse
 import gzip
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,13 @@ from .io import file_sha256, load_npz, save_npz
 
 @dataclass
 class Dataset:
+    """Classification: arrays (N, ...). Regression: a leading split axis, (S, N, d) and (S, N).
+
+    Regression inputs and targets are standardised with each split's training statistics;
+    ``y_shift``/``y_scale`` (S,) map predictions back to the original units, and
+    ``x_shift``/``x_scale`` (S, d) map original inputs to the standardised ones.
+    """
+
     name: str
     x_train: np.ndarray
     y_train: np.ndarray
@@ -31,15 +38,29 @@ class Dataset:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    num_classes: int
+    num_classes: int  # outputs per member: classes, or 2 (mean, log variance) for regression
+    task: str = "classification"
+    y_shift: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    y_scale: np.ndarray = field(default_factory=lambda: np.ones(1))
+    x_shift: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    x_scale: np.ndarray = field(default_factory=lambda: np.ones(1))
+
+    @property
+    def n_splits(self):
+        return len(self.x_train) if self.task == "regression" else 1
+
+    def split(self, s):
+        """(x_train, y_train, x_val, y_val) of split ``s``."""
+        arrays = (self.x_train, self.y_train, self.x_val, self.y_val)
+        return arrays if self.task != "regression" else tuple(a[s] for a in arrays)
 
     @property
     def input_shape(self):
-        return tuple(self.x_train.shape[1:])
+        return tuple(self.x_train.shape[2 if self.task == "regression" else 1 :])
 
     @property
     def is_image(self):
-        return self.x_train.ndim == 4
+        return self.task == "classification" and self.x_train.ndim == 4
 
     def save(self, path):
         save_npz(path, **asdict(self))
@@ -47,9 +68,12 @@ class Dataset:
     @classmethod
     def load(cls, path):
         arrays = load_npz(path)
-        return cls(
-            **{**arrays, "name": str(arrays["name"]), "num_classes": int(arrays["num_classes"])}
-        )
+        scalars = {
+            "name": str(arrays["name"]),
+            "task": str(arrays["task"]),
+            "num_classes": int(arrays["num_classes"]),
+        }
+        return cls(**{**arrays, **scalars})
 
 
 # ----------------------------------------------------------------------------- spiral
@@ -181,8 +205,128 @@ def load_mnist_like(spec, data_root=None):
     return Dataset(name, *splits["train"], *splits["val"], *splits["test"], num_classes=10)
 
 
+# ----------------------------------------------------------------------------- regression
+def standardise(x_train, y_train, x_test, y_test):
+    """Standardise with training statistics (Hernández-Lobato & Adams 2015 protocol)."""
+    x_mean, x_std = x_train.mean(0), x_train.std(0)
+    x_std[x_std == 0] = 1.0  # constant features (e.g. in naval) stay as they are
+    y_mean, y_std = y_train.mean(), y_train.std()
+    return (
+        (x_train - x_mean) / x_std,
+        (y_train - y_mean) / y_std,
+        (x_test - x_mean) / x_std,
+        (y_test - y_mean) / y_std,
+        y_mean,
+        y_std,
+    )
+
+
+def regression_dataset(name, splits, val=None):
+    """Stack per-split (x_train, y_train, x_test, y_test) into a standardised Dataset."""
+    parts = [standardise(*split) for split in splits]
+    xtr, ytr, xte, yte, shift, scale = (
+        np.stack(a).astype(np.float32) for a in zip(*parts, strict=True)
+    )
+    xva, yva = (xte[:, :0], yte[:, :0]) if val is None else val
+    return Dataset(
+        name,
+        xtr,
+        ytr,
+        xva,
+        yva,
+        xte,
+        yte,
+        num_classes=2,
+        task="regression",
+        y_shift=shift.astype(np.float64),
+        y_scale=scale.astype(np.float64),
+    )
+
+
+def toy_regression_function(x):
+    return x * np.sin(x)
+
+
+def toy_noise_std(x):
+    return 0.1 + 0.25 * np.abs(x)
+
+
+def load_toy_regression(spec, data_root=None):
+    """1-D heteroscedastic toy: y = x sin x + (0.1 + 0.25 |x|) ε on x in [−3, 3], one split."""
+    rng = np.random.default_rng(spec["seed"])
+
+    def draw(n):
+        x = rng.uniform(-3, 3, size=(n, 1))
+        return x, (toy_regression_function(x) + toy_noise_std(x) * rng.standard_normal(x.shape))[
+            :, 0
+        ]
+
+    (xtr, ytr), (xva, yva), (xte, yte) = (
+        draw(spec["train"]),
+        draw(spec["train"] // 4),
+        draw(spec["train"] // 4),
+    )
+    data = regression_dataset("toy_regression", [(xtr, ytr, xte, yte)])
+    data.x_val = ((xva - data.x_shift[0]) / data.x_scale[0])[None].astype(np.float32)
+    data.y_val = ((yva - data.y_shift[0]) / data.y_scale[0])[None].astype(np.float32)
+    return data
+
+
+UCI_FOLDERS = {
+    "boston": "bostonHousing",
+    "concrete": "concrete",
+    "energy": "energy",
+    "kin8nm": "kin8nm",
+    "naval": "naval-propulsion-plant",
+    "power": "power-plant",
+    "protein": "protein-tertiary-structure",
+    "wine": "wine-quality-red",
+    "yacht": "yacht",
+}
+
+
+def read_table(path, dtype=float, ndmin=1):
+    """A whitespace-separated numeric file; errors name the file and what was wrong."""
+    if not path.is_file():
+        raise DataError(f"file not found: {path}")
+    try:
+        return np.loadtxt(path, dtype=dtype, ndmin=ndmin)
+    except ValueError as error:
+        raise DataError(f"malformed file {path}: {error}") from None
+
+
+def load_uci(spec, data_root=None):
+    """A UCI regression set with its standard 90/10 splits (Gal's ``UCI_Datasets`` layout).
+
+    ``splits`` keeps the first n splits (default: all, i.e. 20, or 5 for protein).
+    """
+    folder = Path(data_root or ".") / "uci" / UCI_FOLDERS[spec["set"]] / "data"
+    data = read_table(folder / "data.txt", ndmin=2)
+    features = read_table(folder / "index_features.txt", dtype=int)
+    target = int(read_table(folder / "index_target.txt", dtype=int)[0])
+    n_splits = int(read_table(folder / "n_splits.txt", dtype=int)[0])
+    n_splits = min(n_splits, spec.get("splits") or n_splits)
+    splits = []
+    for i in range(n_splits):
+        train = read_table(folder / f"index_train_{i}.txt", dtype=int)
+        test = read_table(folder / f"index_test_{i}.txt", dtype=int)
+        if max(train.max(), test.max()) >= len(data) or len(np.intersect1d(train, test)):
+            raise DataError(f"bad split {i} in {folder}: indices out of range or overlapping")
+        splits.append(
+            (
+                data[train][:, features],
+                data[train, target],
+                data[test][:, features],
+                data[test, target],
+            )
+        )
+    return regression_dataset(spec["set"], splits)
+
+
 LOADERS = {
     "spiral": load_spiral,
+    "toy_regression": load_toy_regression,
+    "uci": load_uci,
     "digits": load_digits,
     "mnist": load_mnist_like,
     "fashion_mnist": load_mnist_like,

@@ -2,14 +2,15 @@
 
 Usage::
 
-    python -m ensemble_distill.distill --data dataset.npz --student '{"method": "hydra", ...}' \
+    python -m ensemble_distill.distill --data dataset.npz --student '{"method": "hydra", ...}' \\
         --teachers t0.pt t1.pt ... --seed 0 --resume-dir results/.resume/... --out model.pt
 
-KD trains a copy of the teacher architecture on the ensemble mean. Hydra trains a shared
-body with a single "Hinton head" on the mean (phase 1), copies it into M heads, and
-trains head m on teacher m (phase 2). EnD² trains a Dirichlet output on the teachers'
-probability vectors with an annealed temperature. Targets are the teachers' logits,
-computed once.
+KD trains a copy of the teacher architecture on the ensemble mean (for regression: one
+Gaussian on the teachers' mixture). Hydra trains a shared body with a single "Hinton head"
+on the mean (phase 1), copies it into M heads, and trains head m on teacher m (phase 2;
+Gaussian heads with a closed-form KL for regression). EnD² trains a Dirichlet output on
+the teachers' probability vectors with an annealed temperature. Teacher outputs are
+computed once per split. Regression benchmarks distill every split in this one process.
 """
 
 import argparse
@@ -22,19 +23,32 @@ import torch
 
 from .datasets import Dataset
 from .io import file_sha256, load_checkpoint, save_checkpoint
-from .losses import annealed_temperature, end2_loss, hydra_loss, kd_loss
+from .losses import (
+    annealed_temperature,
+    end2_loss,
+    hydra_gaussian_loss,
+    hydra_loss,
+    kd_gaussian_loss,
+    kd_loss,
+)
 from .models import Members, build_model, hydra_spec, load_model
 from .train import configure_torch, fingerprint, fit, log, pick_device
 
+# Losses by task: (match the ensemble mean / mixture, match member m with head m).
+LOSSES = {
+    "classification": (kd_loss, hydra_loss),
+    "regression": (kd_gaussian_loss, hydra_gaussian_loss),
+}
 
-def load_teachers(paths):
-    """Load teacher checkpoints into one ``Members`` module whose output is (B, M, C)."""
+
+def load_teachers(paths, split=0):
+    """Teacher checkpoints as one ``Members`` module whose output is (B, M, C)."""
     checkpoints = [load_checkpoint(p) for p in paths]
     specs = {json.dumps(c["spec"], sort_keys=True) for c in checkpoints}
     if len(specs) != 1:
         raise ValueError(f"teachers {list(map(str, paths))} have different architectures: {specs}")
     # Each teacher checkpoint is a one-member ``Members``; unwrap so outputs stack to M.
-    members = Members([load_model(c)[0] for c in checkpoints])
+    members = Members([load_model(c, split)[0] for c in checkpoints])
     return members.eval(), checkpoints[0]["spec"], [c["seed"] for c in checkpoints]
 
 
@@ -43,59 +57,47 @@ def teacher_logits(teachers, x, batch_size=2048):
     return torch.cat([teachers(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
-def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, device="auto"):
-    device = pick_device(device)
-    data = Dataset.load(data_path)
-    teachers, teacher_spec, teacher_seeds = load_teachers(teacher_paths)
-    teachers.to(device)
-    n_teachers = len(teacher_seeds)
-
-    def split(x, y):
-        x, y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
-        return x, y, teacher_logits(teachers, x)
-
-    train, val = split(data.x_train, data.y_train), split(data.x_val, data.y_val)
-    method, temperature = student_cfg["method"], student_cfg["temperature"]
-    key = fingerprint(file_sha256(data_path), student_cfg, teacher_seeds, seed)
-    resume_dir = Path(resume_dir)
-    run = partial(fit, train=train, val=val, seed=seed, fingerprint=key, log=log)
+def distill_split(cfg, task, teachers, teacher_spec, train, val, seed, run, resume_dir):
+    """Train one student on one split; returns (model, spec, output kind, history)."""
+    method, temperature = cfg["method"], cfg["temperature"]
+    match_mean, match_members = LOSSES[task]
     torch.manual_seed(seed)
 
     def objective(loss):
-        alpha = student_cfg["alpha"]
+        alpha = cfg.get("alpha", 1.0)
         return lambda model, x, y, z: loss(model(x), z, y, temperature=temperature, alpha=alpha)
 
-    output = "categorical"
+    run = partial(run, train=train, val=val)
+    output = "categorical" if task == "classification" else "gaussian"
     if method == "kd":
         spec = dict(teacher_spec)
-        model = build_model(spec).to(device)
-        history = run(
-            model, objective(kd_loss), resume=resume_dir / "kd.pt", **student_cfg["train"]
-        )
+        model = build_model(spec).to(train[0].device)
+        history = run(model, objective(match_mean), resume=resume_dir / "kd.pt", **cfg["train"])
     elif method == "hydra":
-        spec = hydra_spec(teacher_spec["sizes"], student_cfg["head"], n_heads=1)
-        model = build_model(spec).to(device)
-        log(f"phase 1: Hinton head on the ensemble mean, {student_cfg['hinton_epochs']} epochs")
-        phase1 = {**student_cfg["train"], "epochs": student_cfg["hinton_epochs"]}
-        history = run(model, objective(kd_loss), resume=resume_dir / "phase1.pt", **phase1)
-        model.grow(n_teachers)
-        spec["heads"] = n_teachers
-        log(f"phase 2: {n_teachers} heads, one per teacher")
+        spec = hydra_spec(teacher_spec["sizes"], cfg["head"], n_heads=1)
+        model = build_model(spec).to(train[0].device)
+        log(f"phase 1: Hinton head on the ensemble mean, {cfg['hinton_epochs']} epochs")
+        phase1 = {**cfg["train"], "epochs": cfg["hinton_epochs"]}
+        history = run(model, objective(match_mean), resume=resume_dir / "phase1.pt", **phase1)
+        model.grow(len(teachers))
+        spec["heads"] = len(teachers)
+        log(f"phase 2: {len(teachers)} heads, one per teacher")
         history += run(
-            model, objective(hydra_loss), resume=resume_dir / "phase2.pt", **student_cfg["train"]
+            model, objective(match_members), resume=resume_dir / "phase2.pt", **cfg["train"]
         )
-    elif method == "end2":
+    elif method == "end2" and task == "classification":
         spec, output = dict(teacher_spec), "dirichlet"
-        model = build_model(spec).to(device)
-        smoothing = student_cfg["teacher_smoothing"]
+        model = build_model(spec).to(train[0].device)
         schedule = {"t": temperature}
 
         def set_temperature(epoch):
-            schedule["t"] = annealed_temperature(epoch, temperature, student_cfg["anneal_epochs"])
+            schedule["t"] = annealed_temperature(epoch, temperature, cfg["anneal_epochs"])
             log(f"EnD2 temperature {schedule['t']:.3f}")
 
         def loss(model, x, y, z, t=None):
-            return end2_loss(model(x), z, temperature=t or schedule["t"], smoothing=smoothing)
+            return end2_loss(
+                model(x), z, temperature=t or schedule["t"], smoothing=cfg["teacher_smoothing"]
+            )
 
         # The best epoch is chosen on the T = 1 loss: values at other temperatures differ in scale.
         history = run(
@@ -104,17 +106,45 @@ def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, dev
             resume=resume_dir / "end2.pt",
             on_epoch=set_temperature,
             val_loss_fn=partial(loss, t=1.0),
-            **student_cfg["train"],
+            **cfg["train"],
         )
     else:
-        raise ValueError(f"unknown distillation method '{method}'")
+        raise ValueError(f"distillation method '{method}' is not available for {task}")
+    return model, spec, output, history
+
+
+def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, device="auto"):
+    device = pick_device(device)
+    data = Dataset.load(data_path)
+    states, history = [], []
+    for s in range(data.n_splits):
+        teachers, teacher_spec, teacher_seeds = load_teachers(teacher_paths, split=s)
+        teachers.to(device)
+
+        def with_targets(x, y, teachers=teachers):
+            x, y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
+            return x, y, teacher_logits(teachers, x)
+
+        x_tr, y_tr, x_va, y_va = data.split(s)
+        train = with_targets(x_tr, y_tr)
+        val = with_targets(x_va, y_va) if len(x_va) else None
+        key = fingerprint(file_sha256(data_path), student_cfg, teacher_seeds, seed, s)
+        run = partial(fit, seed=seed, fingerprint=key, log=log)
+        split_dir = Path(resume_dir) / (f"split{s}" if data.n_splits > 1 else "")
+        if data.n_splits > 1:
+            log(f"split {s + 1}/{data.n_splits}")
+        model, spec, output, split_history = distill_split(
+            student_cfg, data.task, teachers, teacher_spec, train, val, seed, run, split_dir
+        )
+        states.append({k: v.cpu() for k, v in model.state_dict().items()})
+        history.append(split_history)
     save_checkpoint(
         out,
         spec=spec,
-        state_dict={k: v.cpu() for k, v in model.state_dict().items()},
+        state_dicts=states,
         output=output,
         seed=seed,
-        method=method,
+        method=student_cfg["method"],
         teacher_seeds=teacher_seeds,
         history=history,
     )

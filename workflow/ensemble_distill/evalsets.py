@@ -81,9 +81,45 @@ def ood_images(spec, input_shape, data_root):
     return GENERATED_OOD[spec["source"]](input_shape, spec.get("size", 1000), seed=0)
 
 
+def regression_eval_set(dataset, spec):
+    """Test sets of all splits (S, N, d), or a grid over a 1-D input (standardised per split).
+
+    Targets are in original units; ``coords`` are the original inputs.
+    """
+    scale = dict(
+        y_shift=dataset.y_shift, y_scale=dataset.y_scale, splits=np.arange(dataset.n_splits)
+    )
+    if spec["kind"] == "test":
+        targets = dataset.y_test * dataset.y_scale[:, None] + dataset.y_shift[:, None]
+        coords = dataset.x_test[0] * dataset.x_scale[0] + dataset.x_shift[0]
+        return dict(
+            x=dataset.x_test,
+            labels=targets,
+            shift=np.array("none"),
+            intensities=np.zeros(1),
+            coords=coords,
+            **scale,
+        )
+    if spec["kind"] == "grid" and dataset.input_shape == (1,):
+        grid = np.linspace(-spec["extent"], spec["extent"], spec["resolution"])[:, None]
+        x = (grid[None] - dataset.x_shift[:, None]) / dataset.x_scale[:, None]
+        labels = np.full(x.shape[:2], np.nan)
+        return dict(
+            x=x.astype(np.float32),
+            labels=labels,
+            shift=np.array("grid"),
+            intensities=np.zeros(1),
+            coords=grid,
+            **scale,
+        )
+    raise ValueError(f"eval-set kind '{spec['kind']}' is not available for regression")
+
+
 def build_eval_set(dataset, spec, data_root=None):
     """Return the arrays of one eval set (see module docstring) for a loaded dataset."""
     kind = spec["kind"]
+    if dataset.task == "regression":
+        return regression_eval_set(dataset, spec)
     x, labels = dataset.x_test, dataset.y_test
     if kind == "test":
         arrays = dict(x=x[None], labels=labels, intensities=np.zeros(1), shift=np.array("none"))

@@ -6,6 +6,8 @@ Usage::
         --models ensemble single kd hydra --out shift_curves.png
     python -m ensemble_distill.figures uncertainty-maps --grid ens.parquet kd.parquet ... \
         --labels ensemble kd ... --data test.parquet --out uncertainty_maps.png
+    python -m ensemble_distill.figures regression-fit --grid ens.parquet kd.parquet ... \
+        --labels ensemble kd ... --data test.parquet --out regression_fit.png
     python -m ensemble_distill.figures ood-histograms --per-example ... --models ... \
         --out ood_histograms.png
 
@@ -141,6 +143,47 @@ def ood_histograms(per_example, models):
     return fig
 
 
+def regression_fit(grids, labels, data):
+    """1-D regression: each member's / head's mean ± 2σ, the mixture, the data, and the
+    aleatoric / epistemic decomposition along x."""
+    fig, axes = plt.subplots(1, len(grids) + 1, figsize=(4.2 * (len(grids) + 1), 3.6))
+    points = data[data["member"] == -1]
+    for ax, grid, label in zip(axes, grids, labels, strict=False):
+        ax.scatter(points["x0"], points["target"], s=4, color="0.6", label="test data")
+        for member, curve in grid[grid["member"] >= 0].groupby("member"):
+            std = np.sqrt(curve["var"])
+            ax.plot(curve["x0"], curve["mean"], lw=0.8, color=f"C{member % 10}")
+            ax.fill_between(
+                curve["x0"],
+                curve["mean"] - 2 * std,
+                curve["mean"] + 2 * std,
+                color=f"C{member % 10}",
+                alpha=0.08,
+            )
+        mixture = grid[grid["member"] == -1]
+        std = np.sqrt(mixture["var"])
+        ax.plot(mixture["x0"], mixture["mean"], "k", lw=1.5, label="predictive mean")
+        ax.plot(mixture["x0"], mixture["mean"] - 2 * std, "k--", lw=1, label="± 2 total std")
+        ax.plot(mixture["x0"], mixture["mean"] + 2 * std, "k--", lw=1)
+        ax.set_title(f"{label}: members / heads, mean ± 2σ", fontsize=9)
+        ax.set_xlabel("x")
+    axes[0].legend(fontsize=7)
+    ax = axes[-1]
+    for i, (grid, label) in enumerate(zip(grids, labels, strict=True)):
+        mixture = grid[grid["member"] == -1]
+        ax.plot(mixture["x0"], mixture["aleatoric"], color=f"C{i}", label=f"{label} aleatoric")
+        if mixture["epistemic"].notna().any():
+            ax.plot(
+                mixture["x0"], mixture["epistemic"], "--", color=f"C{i}", label=f"{label} epistemic"
+            )
+    ax.set_yscale("log")
+    ax.set_title("aleatoric E[σ²] and epistemic Var[μ]", fontsize=9)
+    ax.set_xlabel("x")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,12 +196,20 @@ def main(argv=None):
     p.add_argument("--labels", nargs="+", required=True)
     p.add_argument("--data", required=True, help="per-example Parquet of the test points")
     p.add_argument("--out", required=True)
+    p = sub.add_parser("regression-fit")
+    p.add_argument("--grid", nargs="+", required=True, help="per-example Parquet on the grid")
+    p.add_argument("--labels", nargs="+", required=True)
+    p.add_argument("--data", required=True, help="per-example Parquet of the test points")
+    p.add_argument("--out", required=True)
     p = sub.add_parser("ood-histograms")
     p.add_argument("--per-example", nargs="+", required=True)
     p.add_argument("--models", nargs="+", required=True)
     p.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    if args.command == "ood-histograms":
+    if args.command == "regression-fit":
+        grids = [pd.read_parquet(p) for p in args.grid]
+        fig = regression_fit(grids, args.labels, pd.read_parquet(args.data))
+    elif args.command == "ood-histograms":
         per_example = pd.concat(map(pd.read_parquet, args.per_example), ignore_index=True)
         fig = ood_histograms(per_example, args.models)
     elif args.command == "shift-curves":

@@ -72,3 +72,48 @@ def annealed_temperature(epoch, initial, anneal_epochs):
     if epoch < anneal_epochs:
         return initial + (1.0 - initial) * (epoch - half) / half
     return 1.0
+
+
+# ----------------------------------------------------------------------------- regression
+# Gaussian outputs are (B, K, 2): mean and log variance of each member / head.
+MIN_LOG_VAR = -13.8  # variance floor of 1e-6 (in standardised units) keeps the NLL finite
+
+
+def mean_var(outputs):
+    return outputs[..., 0], outputs[..., 1].clamp(min=MIN_LOG_VAR).exp()
+
+
+def gaussian_nll(outputs, targets):
+    """Gaussian NLL of every member / head, averaged over B and K (constant ½ log 2π kept)."""
+    mean, var = mean_var(outputs)
+    return F.gaussian_nll_loss(mean, targets[:, None].expand_as(mean), var, full=True)
+
+
+def gaussian_kl(mean_p, var_p, mean_q, var_q):
+    """KL(N(μ_p, σ_p²) ‖ N(μ_q, σ_q²)), elementwise."""
+    return 0.5 * (torch.log(var_q / var_p) + (var_p + (mean_p - mean_q) ** 2) / var_q - 1)
+
+
+def kd_gaussian_loss(student, teachers, targets=None, **_):
+    """One Gaussian matched to the teachers' uniform mixture (Hydra paper eq. 5).
+
+    KL(mixture ‖ q) = −H[mixture] + E_mixture[−log q]. H[mixture] does not depend on the
+    student, and E_mixture[−log q] has a closed form: ½ log 2πσ_q² +
+    mean_m(σ_m² + (μ_m − μ_q)²) / (2σ_q²). We minimise that cross-entropy (so the loss is
+    the KL up to a constant); its minimiser is the moment-matched Gaussian
+    μ_q = mean_m μ_m, σ_q² = mean_m σ_m² + var_m μ_m. Every student head is matched.
+    """
+    mean_t, var_t = mean_var(teachers)  # (B, M)
+    mean_s, var_s = mean_var(student)  # (B, K)
+    second_moment = (var_t[:, None] + (mean_t[:, None] - mean_s[..., None]) ** 2).mean(-1)
+    return (0.5 * torch.log(2 * torch.pi * var_s) + second_moment / (2 * var_s)).mean()
+
+
+def hydra_gaussian_loss(student, teachers, targets=None, **_):
+    """Hydra for regression: (1/M) Σ_m KL(N(μ_m, σ_m²) ‖ N(μ̂_m, σ̂_m²)), closed form."""
+    if student.shape[1] != teachers.shape[1]:
+        raise ValueError(
+            f"Hydra needs one head per teacher: {student.shape[1]} heads, "
+            f"{teachers.shape[1]} teachers"
+        )
+    return gaussian_kl(*mean_var(teachers), *mean_var(student)).mean()

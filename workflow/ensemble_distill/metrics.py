@@ -13,6 +13,9 @@ and the Hydra paper's Σ_c p̄_c² − 2 p̄_y (= Brier − 1); ECE with 15 equa
 mean_k H[p_k], model uncertainty (mutual information) = their difference, missing (NaN)
 for single-output models. For a Dirichlet (Prior Network) output the predictive is α/α₀,
 the expected data uncertainty −Σ_c (α_c/α₀)(ψ(α_c+1) − ψ(α₀+1)) and MU the difference.
+Regression (K Gaussians per split, original units): NLL of the uniform mixture (by
+logsumexp), RMSE of the mixture mean, aleatoric = mean_k σ_k², epistemic = var_k μ_k
+(NaN for a single Gaussian); one row per data split in the ``split`` column.
 """
 
 import argparse
@@ -24,7 +27,7 @@ from scipy.special import digamma, logsumexp
 from .io import atomic_path, load_npz
 
 ECE_BINS = 15
-KEYS = ["experiment", "model", "method", "distill_seed", "eval_set", "shift", "intensity"]
+KEYS = ["experiment", "model", "method", "distill_seed", "eval_set", "shift", "intensity", "split"]
 
 
 # ----------------------------------------------------------------------------- per example
@@ -113,18 +116,83 @@ def classification_metrics(log_mean, per_example, labels):
 
 
 # ----------------------------------------------------------------------------- tables
+# ----------------------------------------------------------------------------- regression
+def mixture_log_density(mean, var, targets):
+    """log of (1/K) Σ_k N(y; μ_k, σ_k²) per example; mean and var (K, N), targets (N,)."""
+    log_normal = -0.5 * (np.log(2 * np.pi * var) + (targets - mean) ** 2 / var)
+    return logsumexp(log_normal, axis=0) - np.log(len(mean))
+
+
+def regression_uncertainties(mean, var):
+    """Per-example aleatoric (mean σ²), epistemic (variance of the means) and total variance."""
+    aleatoric = var.mean(0)
+    epistemic = mean.var(0) if len(mean) > 1 else np.full_like(aleatoric, np.nan)
+    return {
+        "aleatoric": aleatoric,
+        "epistemic": epistemic,
+        "total_variance": aleatoric + mean.var(0),
+    }
+
+
+def regression_metrics(mean, var, targets):
+    out = {k: float(v.mean()) for k, v in regression_uncertainties(mean, var).items()}
+    if not np.isnan(targets).any():
+        out["nll"] = float(-mixture_log_density(mean, var, targets).mean())
+        out["rmse"] = float(np.sqrt(((mean.mean(0) - targets) ** 2).mean()))
+    return out
+
+
 def metric_rows(pred, keys):
     """Long-format rows for one prediction file; ``keys`` fill the identifying columns."""
     rows = []
+    if pred["kind"] == "gaussian":
+        for s in range(len(pred["mean"])):
+            metrics = regression_metrics(pred["mean"][s], pred["var"][s], pred["labels"][s])
+            rows += [
+                {**keys, "intensity": 0.0, "split": s, "metric": m, "value": v}
+                for m, v in metrics.items()
+            ]
+        return rows
     for i, level in enumerate(pred["intensities"]):
         metrics = classification_metrics(*predictive(pred, i), pred["labels"])
         for metric, value in metrics.items():
-            rows.append({**keys, "intensity": float(level), "metric": metric, "value": value})
+            rows.append(
+                {**keys, "intensity": float(level), "split": 0, "metric": metric, "value": value}
+            )
     return rows
+
+
+def regression_per_example(pred, keys):
+    """One row per (split, example, member): mean, var, target; member −1 is the mixture."""
+    frames = []
+    for s, (mean, var) in enumerate(zip(pred["mean"], pred["var"], strict=True)):
+        k, n = mean.shape
+        mixture = regression_uncertainties(mean, var)
+        frame = pd.DataFrame(
+            {
+                "split": s,
+                "index": np.tile(np.arange(n), k + 1),
+                "member": np.repeat(np.arange(-1, k), n),
+                "mean": np.concatenate([mean.mean(0), *mean]),
+                "var": np.concatenate([mixture["total_variance"], *var]),
+                "target": np.tile(pred["labels"][s], k + 1),
+                "aleatoric": np.tile(mixture["aleatoric"], k + 1),
+                "epistemic": np.tile(mixture["epistemic"], k + 1),
+            }
+        )
+        if "coords" in pred and s == 0:
+            frame["x0"] = np.tile(pred["coords"][:, 0], k + 1)
+        frames.append(frame)
+    out = pd.concat(frames, ignore_index=True)
+    for column in reversed(KEYS[:-2]):
+        out.insert(0, column, keys[column])
+    return out
 
 
 def per_example_frame(pred, keys):
     """One row per (intensity, example): uncertainties, confidence, correctness, coords."""
+    if pred["kind"] == "gaussian":
+        return regression_per_example(pred, keys)
     frames = []
     for i, level in enumerate(pred["intensities"]):
         log_mean, per_example = predictive(pred, i)
@@ -139,7 +207,7 @@ def per_example_frame(pred, keys):
             frame[f"x{j}"] = column
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
-    for column in reversed(KEYS[:-1]):
+    for column in reversed(KEYS[:-2]):
         out.insert(0, column, keys[column])
     return out
 
@@ -168,7 +236,8 @@ def evaluate_predictions(pred, experiment, model, method, distill_seed, eval_set
     if model == "ensemble":
         for m, seed in enumerate(pred["seeds"]):
             single = {**keys, "model": "single", "method": "member", "distill_seed": int(seed)}
-            rows += metric_rows({**pred, "log_probs": pred["log_probs"][:, m : m + 1]}, single)
+            member = {k: pred[k][:, m : m + 1] for k in ("log_probs", "mean", "var") if k in pred}
+            rows += metric_rows({**pred, **member}, single)
     return frame(rows), per_example_frame(pred, keys)
 
 

@@ -85,10 +85,14 @@ def build_model(spec):
     raise ValueError(f"unknown architecture '{spec['arch']}'")
 
 
-def load_model(checkpoint):
-    """Rebuild a model from a loaded checkpoint dict (``spec`` + ``state_dict``), in eval mode."""
+def load_model(checkpoint, split=0):
+    """Rebuild the model of one data split from a checkpoint dict, in eval mode.
+
+    A checkpoint holds ``spec`` and ``state_dicts``: one per data split (regression
+    benchmarks train a network per split; classification has a single split).
+    """
     model = build_model(checkpoint["spec"])
-    model.load_state_dict(checkpoint["state_dict"])
+    model.load_state_dict(checkpoint["state_dicts"][split])
     return model.eval()
 
 

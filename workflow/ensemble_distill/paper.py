@@ -1,5 +1,7 @@
 """Published numbers to print beside ours (an experiment's ``paper:`` key selects a set).
 
+UCI (Table 4) is compared per dataset, for every experiment with a ``uci`` dataset.
+
 Tran et al. 2020, "Hydra: Preserving Ensemble Diversity for Model Distillation"
 (arXiv:2001.04694), MNIST. Keys are our method names: the paper's "Prior Networks"
 row is our ``end2``. Brier is the paper's Σp² − 2p_y convention (``brier_hydra``).
@@ -38,4 +40,20 @@ HYDRA_MNIST = {
     },
 }
 
-PAPERS = {"hydra-mnist": HYDRA_MNIST}
+HYDRA_UCI = {
+    "title": "Tran et al. 2020",
+    # Table 4: test NLL, ensemble / KD / Hydra (head [10, 1]); mean over n = 3 runs.
+    "nll": {
+        "boston": {"ensemble": 2.3780, "kd": 2.3893, "hydra": 2.3805},
+        "concrete": {"ensemble": 3.0585, "kd": 3.1231, "hydra": 3.0982},
+        "energy": {"ensemble": 1.2756, "kd": 1.5236, "hydra": 1.4402},
+        "kin8nm": {"ensemble": -1.2977, "kd": -1.2343, "hydra": -1.2555},
+        "naval": {"ensemble": -7.5983, "kd": -6.4340, "hydra": -7.1987},
+        "power": {"ensemble": 2.8861, "kd": 2.8940, "hydra": 2.8921},
+        "protein": {"ensemble": 2.8272, "kd": 2.8970, "hydra": 2.8829},
+        "wine": {"ensemble": 0.9111, "kd": 0.9112, "hydra": 0.9113},
+        "yacht": {"ensemble": -0.1640, "kd": 0.3837, "hydra": 0.3489},
+    },
+}
+
+PAPERS = {"hydra-mnist": HYDRA_MNIST, "hydra-uci": HYDRA_UCI}

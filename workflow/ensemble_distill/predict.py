@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .io import load_checkpoint, load_npz, save_npz
+from .losses import MIN_LOG_VAR
 from .models import load_model
 from .train import configure_torch, log, pick_device
 
@@ -25,6 +26,7 @@ from .train import configure_torch, log, pick_device
 OUTPUT_ARRAYS = {
     "categorical": "log_probs",  # log-softmax of each member / head
     "dirichlet": "log_alpha",  # log concentrations of a Prior Network (EnD²)
+    "gaussian": "mean",  # and "var": each member's / head's Gaussian, in original units
 }
 
 
@@ -36,6 +38,7 @@ def predict_outputs(models, x, output, device, batch_size=4096):
         xb = torch.as_tensor(x[start : start + batch_size], device=device)
         logits = torch.cat([model(xb) for model in models], dim=1).double()  # (B, K, C)
         out.append(torch.log_softmax(logits, dim=-1) if output == "categorical" else logits)
+    # Regression outputs stay (K, N, 2): mean and log variance in standardised units.
     return torch.cat(out).transpose(0, 1).float().cpu().numpy()
 
 
@@ -49,13 +52,25 @@ def predict(checkpoint_paths, eval_set_path, out, device="auto"):
             f"{list(map(str, checkpoint_paths))}"
         )
     output = outputs.pop()
-    models = [load_model(c).to(device) for c in checkpoints]
     evalset = load_npz(eval_set_path)
-    predictions = np.stack([predict_outputs(models, x, output, device) for x in evalset.pop("x")])
-    key = OUTPUT_ARRAYS[output]
-    arrays = {**evalset, key: predictions, "seeds": [c["seed"] for c in checkpoints]}
+    x = evalset.pop("x")
+    arrays = {**evalset, "seeds": [c["seed"] for c in checkpoints]}
+    if output == "gaussian":  # the first axis of x is the data split: its own models
+        means, variances = [], []
+        for s, x_split in enumerate(x):
+            models = [load_model(c, split=s).to(device) for c in checkpoints]
+            raw = predict_outputs(models, x_split, output, device).astype(np.float64)
+            scale, shift = evalset["y_scale"][s], evalset["y_shift"][s]
+            means.append(raw[..., 0] * scale + shift)
+            variances.append(np.exp(np.maximum(raw[..., 1], MIN_LOG_VAR)) * scale**2)
+        arrays.update(mean=np.stack(means), var=np.stack(variances))
+    else:  # the first axis of x is the shift intensity
+        models = [load_model(c).to(device) for c in checkpoints]
+        arrays[OUTPUT_ARRAYS[output]] = np.stack(
+            [predict_outputs(models, xi, output, device) for xi in x]
+        )
     save_npz(out, kind=output, **arrays)
-    log(f"wrote {out}: {key} {predictions.shape}")
+    log(f"wrote {out}: {output} outputs {arrays[OUTPUT_ARRAYS[output]].shape}")
 
     return np.stack(arrays)
 

@@ -8,6 +8,7 @@ Usage::
     python -m ensemble_distill.tables mu-gap --per-example ... --out-md ... --out-csv ...
     python -m ensemble_distill.tables ood --per-example ... --out-md ... --out-csv ...
     python -m ensemble_distill.tables cost --cost cost.parquet --out-md ... --out-csv ...
+    python -m ensemble_distill.tables uci --metrics uci_*/metrics.parquet --out-md ... --out-csv ...
 
 Statistics are mean ± std over the evaluated networks of each model (distillation seeds
 for students, members for ``single``), with n beside. Each table is written as Markdown
@@ -72,6 +73,8 @@ def ordered(frame, models):
 # ----------------------------------------------------------------------------- Table 2
 def summary_tables(metrics, models, paper=None):
     """In-domain (unshifted, labelled) metrics: (markdown, csv frame)."""
+    if "rmse" in set(metrics["metric"]):
+        return regression_tables(metrics, models)
     in_domain = metrics[(metrics["shift"] == "none") & metrics["metric"].isin(SUMMARY_METRICS)]
     csv = ordered(wide_stats(in_domain, ["model", "method"], "metric"), models)
     names = [m for m in SUMMARY_METRICS if f"{m}_mean" in csv]
@@ -85,6 +88,98 @@ def summary_tables(metrics, models, paper=None):
             cells = [format_value(reference[m]) if m in reference else "" for m in names]
             rows.append([f"{row['model']} ({paper['title']})", "", *cells])
     return markdown(header, rows), csv
+
+
+# ----------------------------------------------------------------------------- regression
+REGRESSION_METRICS = {
+    "nll": "NLL ↓",
+    "rmse": "RMSE ↓",
+    "aleatoric": "aleatoric E[σ²]",
+    "epistemic": "epistemic Var[μ]",
+}
+
+
+def over_splits(metrics):
+    """Mean over distillation seeds within a split, then mean and standard error over splits."""
+    per_split = metrics.groupby(["model", "method", "metric", "split"], sort=False)["value"].mean()
+    stats = per_split.groupby(["model", "method", "metric"], sort=False).agg(
+        ["mean", "std", "count"]
+    )
+    stats["se"] = stats["std"] / np.sqrt(stats["count"])
+    return stats.reset_index()
+
+
+def format_se(mean, se):
+    return (
+        "n/a" if pd.isna(mean) else f"{mean:.4f} ± {se:.4f}" if not pd.isna(se) else f"{mean:.4f}"
+    )
+
+
+def regression_tables(metrics, models):
+    stats = over_splits(metrics[metrics["shift"] == "none"])
+    stats = stats[stats["metric"].isin(REGRESSION_METRICS)]
+    wide = stats.pivot(index=["model", "method"], columns="metric", values=["mean", "se", "count"])
+    csv = pd.DataFrame(index=wide.index)
+    csv["splits"] = wide["count"].max(axis=1).astype(int)
+    names = [m for m in REGRESSION_METRICS if m in wide["mean"].columns]
+    for m in names:
+        csv[f"{m}_mean"], csv[f"{m}_se"] = wide["mean"][m], wide["se"][m]
+    csv = ordered(csv.reset_index(), models)
+    rows = [
+        [r["model"], r["splits"], *[format_se(r[f"{m}_mean"], r[f"{m}_se"]) for m in names]]
+        for _, r in csv.iterrows()
+    ]
+    return markdown(["model", "splits", *[REGRESSION_METRICS[m] for m in names]], rows), csv
+
+
+def uci_tables(metrics, paper):
+    """Table 4: test NLL (and RMSE) per UCI set for ensemble, KD and Hydra, beside the paper."""
+    metrics = metrics[metrics["method"].isin(["ensemble", "kd", "hydra"])]
+    stats = over_splits(
+        metrics[metrics["metric"].isin(["nll", "rmse"])].assign(model=metrics["experiment"])
+    )  # one "model" per experiment; methods stay apart
+    stats = stats.rename(columns={"model": "experiment"})
+    sets = {e: e.removeprefix("uci_") for e in stats["experiment"].unique()}
+    rows, records = [], []
+    for experiment, name in sets.items():
+        part = stats[stats["experiment"] == experiment].set_index(["method", "metric"])
+        cells = []
+        for metric in ("nll", "rmse"):
+            for method in ("ensemble", "kd", "hydra"):
+                row = part.loc[(method, metric)] if (method, metric) in part.index else None
+                cells.append("n/a" if row is None else format_se(row["mean"], row["se"]))
+                records.append(
+                    dict(
+                        dataset=name,
+                        method=method,
+                        metric=metric,
+                        mean=None if row is None else row["mean"],
+                        se=None if row is None else row["se"],
+                        splits=None if row is None else row["count"],
+                    )
+                )
+        reference = paper["nll"].get(name, {})
+        cells += [
+            f"{reference[m]:.4f}" if m in reference else "" for m in ("ensemble", "kd", "hydra")
+        ]
+        rows.append([name, *cells])
+    header = [
+        "dataset",
+        "NLL ensemble",
+        "NLL KD",
+        "NLL Hydra",
+        "RMSE ensemble",
+        "RMSE KD",
+        "RMSE Hydra",
+        f"paper NLL ensemble ({paper['title']})",
+        "paper NLL KD",
+        "paper NLL Hydra",
+    ]
+    csv = pd.DataFrame(records)
+    nll = csv[csv["metric"] == "nll"].pivot(index="dataset", columns="method", values="mean")
+    wins = int((nll["hydra"] <= nll["kd"]).sum()) if {"hydra", "kd"} <= set(nll) else 0
+    footer = f"\nHydra's NLL is at most KD's on {wins} of {len(nll)} datasets.\n"
+    return markdown(header, rows) + footer, csv
 
 
 # ----------------------------------------------------------------------------- Table 1
@@ -204,6 +299,9 @@ CAPTIONS = {
     "uncertainty, per example, pooled over all intensities of a set; mean ± std over seeds.",
     "ood": "AUROC of telling OOD inputs from in-domain test inputs by total (TU) or model "
     "(MU) uncertainty; mean ± std over seeds.",
+    "uci": "UCI regression (Hydra paper Table 4): test NLL and RMSE in original units, mean "
+    "± standard error over the standard splits (each split first averaged over distillation "
+    "seeds), beside the paper's NLL.",
     "cost": "Parameters and FLOPs per image (counted by torch.utils.flop_counter, 1 FLOP = "
     "1 multiply or add), and the median over repeats of the time to predict 10k test images "
     "(batch 1000, one thread) in one process.",
@@ -220,6 +318,7 @@ def main(argv=None):
         ("summary", "--metrics"),
         ("mu-gap", "--per-example"),
         ("ood", "--per-example"),
+        ("uci", "--metrics"),
         ("cost", "--cost"),
     ):
         p = sub.add_parser(name)
@@ -240,6 +339,8 @@ def main(argv=None):
         text, csv = mu_gap_tables(collect(args.per_example), args.models, paper)
     elif args.command == "ood":
         text, csv = ood_tables(collect(args.per_example), args.models)
+    elif args.command == "uci":
+        text, csv = uci_tables(collect(args.metrics), PAPERS["hydra-uci"])
     else:
         text, csv = cost_tables(collect(args.cost), paper)
     caption = f"{args.title}{CAPTIONS[args.command]}\n\n"

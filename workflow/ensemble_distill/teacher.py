@@ -1,72 +1,84 @@
-"""Train one ensemble member (teacher) with cross-entropy.
+"""Train one ensemble member (teacher): cross-entropy, or Gaussian NLL for regression.
 
 Usage::
 
-    python -m ensemble_distill.teacher --data results/digits/dataset.npz \
-        --teacher '{"arch": "mlp", "hidden": [100, 100], "train": {...}}' --seed 3 \
+    python -m ensemble_distill.teacher --data results/digits/dataset.npz \\
+        --teacher '{"arch": "mlp", "hidden": [100, 100], "train": {...}}' --seed 3 \\
         --resume results/.resume/digits/teacher-seed3.pt --out model.pt
+
+For regression benchmarks with several train/test splits (UCI) the member is trained
+once per split in this one process, so that start-up is paid once per job, not per split.
 """
 
 import argparse
 import json
-from pathlib import Path
 
 import torch
 
 from .datasets import Dataset
 from .io import file_sha256, save_checkpoint
-from .losses import nll_loss
+from .losses import gaussian_nll, nll_loss
 from .models import build_model, teacher_sizes
-from .train import configure_torch, fingerprint, fit, log, mean_loss, pick_device
-
-
-def accuracy(model, x, y):
-    with torch.no_grad():
-        return (model(x).mean(1).argmax(-1) == y).float().mean().item()
+from .train import configure_torch, fingerprint, fit, log, mean_loss, pick_device, split_resume
 
 
 def cross_entropy(model, x, y):
     return nll_loss(model(x), y)
 
 
+def gaussian(model, x, y):
+    return gaussian_nll(model(x), y)
+
+
 def train_teacher(data_path, teacher_cfg, seed, *, out, resume, device="auto"):
     device = pick_device(device)
     data = Dataset.load(data_path)
-    train = (
-        torch.as_tensor(data.x_train, device=device),
-        torch.as_tensor(data.y_train, device=device),
-    )
-    val = (torch.as_tensor(data.x_val, device=device), torch.as_tensor(data.y_val, device=device))
+    objective = cross_entropy if data.task == "classification" else gaussian
     spec = {
         "arch": teacher_cfg["arch"],
         "sizes": teacher_sizes(data.input_shape, teacher_cfg["hidden"], data.num_classes),
     }
-    torch.manual_seed(seed)  # initialisation depends on the member seed only
-    model = build_model(spec).to(device)
-    history = fit(
-        model,
-        cross_entropy,
-        train,
-        val,
-        seed=seed,
-        resume=resume,
-        fingerprint=fingerprint(file_sha256(data_path), teacher_cfg, seed),
-        log=log,
-        **teacher_cfg["train"],
+    key = fingerprint(file_sha256(data_path), teacher_cfg, seed)
+    states, histories, val_losses = [], [], []
+    for s in range(data.n_splits):
+        x_tr, y_tr, x_va, y_va = (torch.as_tensor(a, device=device) for a in data.split(s))
+        val = (x_va, y_va) if len(x_va) else None
+        torch.manual_seed(seed + 100_003 * s)  # initialisation: member seed and split only
+        model = build_model(spec).to(device)
+        if data.n_splits > 1:
+            log(f"split {s + 1}/{data.n_splits}")
+        history = fit(
+            model,
+            objective,
+            (x_tr, y_tr),
+            val,
+            seed=seed,
+            fingerprint=key,
+            log=log,
+            resume=split_resume(resume, s, data.n_splits),
+            **teacher_cfg["train"],
+        )
+        states.append({k: v.cpu() for k, v in model.state_dict().items()})
+        histories.append(history)
+        val_losses.append(mean_loss(model, objective, val) if val else history[-1]["val_loss"])
+    log(
+        f"final {'validation' if len(data.x_val) else 'training'} loss "
+        f"{sum(val_losses) / len(val_losses):.4f} (mean over {data.n_splits} split(s))"
     )
-    val_nll = mean_loss(model, cross_entropy, val)
-    val_acc = accuracy(model.eval(), *val)
-    log(f"best checkpoint: val_nll {val_nll:.4f}  val_acc {val_acc:.4f}")
     save_checkpoint(
         out,
         spec=spec,
-        state_dict={k: v.cpu() for k, v in model.state_dict().items()},
-        output="categorical",
+        state_dicts=states,
+        output=OUTPUTS[data.task],
         seed=seed,
-        history=history,
-        val={"nll": val_nll, "acc": val_acc},
+        history=histories,
+        val_loss=val_losses,
     )
-    Path(resume).unlink(missing_ok=True)  # the finished model supersedes the resume state
+    for s in range(data.n_splits):  # the finished model supersedes the resume state
+        split_resume(resume, s, data.n_splits).unlink(missing_ok=True)
+
+
+OUTPUTS = {"classification": "categorical", "regression": "gaussian"}
 
 
 def main(argv=None):

@@ -63,7 +63,8 @@ def fit(
 ):
     """Train ``model`` with Adam on ``loss_fn(model, *batch)``; keep the best validation state.
 
-    ``train`` and ``val`` are tuples of equally long tensors (on the model's device).
+    ``train`` and ``val`` are tuples of equally long tensors (on the model's device);
+    ``val`` may be None, and then the final weights are kept.
     ``val_loss_fn`` (default ``loss_fn``) selects the best epoch; ``on_epoch(epoch)`` runs
     before each epoch, e.g. to set an annealed temperature (it must depend on ``epoch``
     only, so that resuming replays it). ``resume`` is a file path outside the rule's
@@ -99,8 +100,9 @@ def fit(
             opt.step()
             total += loss.item() * len(batch[0])
             n += len(batch[0])
-        val_loss = mean_loss(model, val_loss_fn, val)
-        if val_loss < best_loss:
+        # Without a validation set (UCI protocol: fixed epochs) the last epoch is kept.
+        val_loss = mean_loss(model, val_loss_fn, val) if val is not None else total / n
+        if val is None or val_loss < best_loss:
             best_loss, best_state = val_loss, copy.deepcopy(model.state_dict())
         record = {"epoch": epoch + 1, "train_loss": total / n, "val_loss": val_loss}
         history.append(record)
@@ -137,3 +139,9 @@ def configure_torch(threads):
 
 def log(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def split_resume(resume, split, n_splits):
+    """Resume file of one split: the file itself when there is a single split."""
+    resume = Path(resume)
+    return resume if n_splits == 1 else resume.with_name(f"{resume.stem}-split{split}.pt")

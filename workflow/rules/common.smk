@@ -100,7 +100,32 @@ def paper_flag(wildcards):
     return f"--paper {paper}" if paper else ""
 
 
+def grid_per_example(wildcards):
+    """Per-example files on the experiment's input grid, for the models in ``map_models``."""
+    grid = eval_sets_of_kind(wildcards.exp, "grid")[0]
+    return per_example_files(wildcards.exp, map_models(wildcards), [grid])
+
+
+def test_per_example(wildcards):
+    test = eval_sets_of_kind(wildcards.exp, "test")[0]
+    return per_example_files(wildcards.exp, ["ensemble"], [test])
+
+
+def map_labels(wildcards):
+    return [m.split("/")[0] for m in map_models(wildcards)]
+
+
+def is_regression(exp):
+    return EXPERIMENTS[exp]["dataset"]["name"] in ("toy_regression", "uci")
+
+
+def uci_experiments():
+    return [e for e in experiments_to_run(config) if EXPERIMENTS[e]["dataset"]["name"] == "uci"]
+
+
 def tables(exp):
+    if is_regression(exp):
+        return [f"results/{exp}/tables/summary.md"]
     out = [f"results/{exp}/tables/{name}.md" for name in ("summary", "cost")]
     if students_with(exp, "hydra", "end2"):
         out.append(f"results/{exp}/tables/mu_gap.md")
@@ -114,7 +139,8 @@ def figures(exp):
     if eval_sets_of_kind(exp, "rotate", "translate"):
         out.append(f"results/{exp}/figures/shift_curves.png")
     if eval_sets_of_kind(exp, "grid") and eval_sets_of_kind(exp, "test"):
-        out.append(f"results/{exp}/figures/uncertainty_maps.png")
+        name = "regression_fit" if is_regression(exp) else "uncertainty_maps"
+        out.append(f"results/{exp}/figures/{name}.png")
     if eval_sets_of_kind(exp, "ood") and eval_sets_of_kind(exp, "test"):
         out.append(f"results/{exp}/figures/ood_histograms.png")
     return out
@@ -124,4 +150,6 @@ def all_outputs():
     out = []
     for exp in experiments_to_run(config):
         out += tables(exp) + figures(exp)
+    if uci_experiments():
+        out.append("results/uci_table4.md")
     return out

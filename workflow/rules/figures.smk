@@ -2,6 +2,7 @@ localrules:
     plot_shift_curves,
     plot_uncertainty_maps,
     plot_ood_histograms,
+    plot_regression_fit,
 
 
 rule plot_shift_curves:
@@ -28,15 +29,8 @@ rule plot_shift_curves:
 rule plot_uncertainty_maps:
     input:
         code=code("figures"),
-        grid=lambda wc: expand(
-            "results/{exp}/per_example/{model}/{evalset}.parquet",
-            exp=wc.exp,
-            model=map_models(wc),
-            evalset=eval_sets_of_kind(wc.exp, "grid")[0],
-        ),
-        data=lambda wc: "results/{exp}/per_example/ensemble/{evalset}.parquet".format(
-            exp=wc.exp, evalset=eval_sets_of_kind(wc.exp, "test")[0]
-        ),
+        grid=grid_per_example,
+        data=test_per_example,
     output:
         png="results/{exp}/figures/uncertainty_maps.png",
         pdf="results/{exp}/figures/uncertainty_maps.pdf",
@@ -45,11 +39,33 @@ rule plot_uncertainty_maps:
     benchmark:
         "benchmarks/plot_uncertainty_maps/{exp}.tsv"
     params:
-        labels=lambda wc: [m.split("/")[0] for m in map_models(wc)],
+        labels=map_labels,
     conda:
         "../../envs/analysis.yaml"
     shell:
         "python -m ensemble_distill.figures uncertainty-maps --grid {input.grid} "
+        "--labels {params.labels} --data {input.data} --out {output.png} > {log} 2>&1"
+
+
+# Regression toy: every member / head with mean ± 2σ, the mixture, and the decomposition.
+rule plot_regression_fit:
+    input:
+        code=code("figures"),
+        grid=grid_per_example,
+        data=test_per_example,
+    output:
+        png="results/{exp}/figures/regression_fit.png",
+        pdf="results/{exp}/figures/regression_fit.pdf",
+    log:
+        "logs/plot_regression_fit/{exp}.log",
+    benchmark:
+        "benchmarks/plot_regression_fit/{exp}.tsv"
+    params:
+        labels=map_labels,
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m ensemble_distill.figures regression-fit --grid {input.grid} "
         "--labels {params.labels} --data {input.data} --out {output.png} > {log} 2>&1"
 
 

@@ -4,6 +4,7 @@ localrules:
     mu_gap_table,
     ood_table,
     cost_table,
+    uci_table,
 
 
 rule collect_metrics:
@@ -121,3 +122,22 @@ rule cost_table:
         "python -m ensemble_distill.tables cost --cost {input.cost} {params.paper} "
         "--title '{wildcards.exp}: ' --out-md {output.markdown} --out-csv {output.csv} "
         "> {log} 2>&1"
+
+
+# Hydra paper Table 4, across all UCI experiments that are run.
+rule uci_table:
+    input:
+        code=code("metrics", "paper", "tables"),
+        metrics=lambda wc: expand("results/{exp}/metrics.parquet", exp=uci_experiments()),
+    output:
+        markdown="results/uci_table4.md",
+        csv="results/uci_table4.csv",
+    log:
+        "logs/uci_table/uci_table4.log",
+    benchmark:
+        "benchmarks/uci_table/uci_table4.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m ensemble_distill.tables uci --metrics {input.metrics} "
+        "--out-md {output.markdown} --out-csv {output.csv} > {log} 2>&1"

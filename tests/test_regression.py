@@ -1,0 +1,112 @@
+"""Regression: Gaussian losses, UCI loading, mixture metrics, and a tiny UCI run."""
+
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import REPO, snakemake
+from ensemble_distill.datasets import DataError, load_dataset
+from ensemble_distill.losses import gaussian_kl, hydra_gaussian_loss, kd_gaussian_loss
+from ensemble_distill.metrics import mixture_log_density, regression_metrics
+
+DATA_ROOT = Path(os.environ.get("ENSEMBLE_DISTILL_DATA", REPO.parent / "shared" / "data"))
+needs_uci = pytest.mark.skipif(
+    not (DATA_ROOT / "uci").is_dir(), reason=f"no UCI data in {DATA_ROOT}"
+)
+
+
+def gaussians(*pairs):
+    """(1, K, 2) outputs from (mean, variance) pairs."""
+    return torch.tensor([[[m, math.log(v)] for m, v in pairs]], dtype=torch.float64)
+
+
+def test_gaussian_kl_closed_form():
+    expected = math.log(2 / 1) + (1 + (0 - 1) ** 2) / (2 * 4) - 0.5
+    value = gaussian_kl(*map(torch.tensor, (0.0, 1.0, 1.0, 4.0)))
+    assert value.item() == pytest.approx(expected)
+
+
+def test_hydra_gaussian_loss_averages_per_head_kls():
+    teachers, heads = gaussians((0, 1), (2, 0.25)), gaussians((1, 4), (2, 0.25))
+    expected = (gaussian_kl(*map(torch.tensor, (0.0, 1.0, 1.0, 4.0))).item() + 0) / 2
+    assert hydra_gaussian_loss(heads, teachers).item() == pytest.approx(expected)
+
+
+def test_kd_gaussian_loss_is_the_mixture_kl_up_to_a_constant():
+    """Differences of the loss equal differences of KL(mixture ‖ q), checked by Monte Carlo,
+    and the loss is smallest at the moment-matched Gaussian."""
+    teachers = gaussians((0, 1), (3, 0.5))
+    rng = np.random.default_rng(0)
+    which = rng.integers(0, 2, 400_000)
+    samples = np.where(
+        which == 0, rng.normal(0, 1, which.size), rng.normal(3, np.sqrt(0.5), which.size)
+    )
+
+    def cross_entropy(m, v):  # E_mixture[−log q], estimated
+        return np.mean(0.5 * np.log(2 * np.pi * v) + (samples - m) ** 2 / (2 * v))
+
+    q1, q2 = (1.0, 2.0), (2.0, 4.0)
+    loss_gap = kd_gaussian_loss(gaussians(q1), teachers) - kd_gaussian_loss(gaussians(q2), teachers)
+    assert loss_gap.item() == pytest.approx(cross_entropy(*q1) - cross_entropy(*q2), abs=0.01)
+    matched = (1.5, (1 + 0.5) / 2 + 1.5**2)  # mean of means; mean var + var of means
+    best = kd_gaussian_loss(gaussians(matched), teachers).item()
+    for other in ((1.4, matched[1]), (1.6, matched[1]), (1.5, 2.6), (1.5, 3.4)):
+        assert kd_gaussian_loss(gaussians(other), teachers).item() > best
+
+
+def test_mixture_metrics_by_hand():
+    mean, var, targets = np.array([[0.0], [2.0]]), np.array([[1.0], [1.0]]), np.array([1.0])
+    density = 0.5 * 2 * math.exp(-0.5) / math.sqrt(2 * math.pi)
+    assert mixture_log_density(mean, var, targets)[0] == pytest.approx(math.log(density))
+    m = regression_metrics(mean, var, targets)
+    assert m["nll"] == pytest.approx(-math.log(density))
+    assert m["rmse"] == pytest.approx(0.0)
+    assert m["aleatoric"] == 1.0 and m["epistemic"] == 1.0
+    single = regression_metrics(mean[:1], var[:1], targets)
+    assert math.isnan(single["epistemic"])
+
+
+@needs_uci
+def test_uci_splits_are_standardised_with_training_statistics():
+    data = load_dataset({"name": "uci", "set": "boston"}, DATA_ROOT)
+    assert data.x_train.shape == (20, 455, 13) and data.x_test.shape == (20, 51, 13)
+    np.testing.assert_allclose(data.x_train.mean(1), 0, atol=1e-4)
+    np.testing.assert_allclose(data.y_train.std(1), 1, atol=1e-4)
+    assert abs(data.y_test.mean()) > 1e-3  # test statistics are not used
+    assert load_dataset({"name": "uci", "set": "protein"}, DATA_ROOT).n_splits == 5
+
+
+@needs_uci
+def test_missing_and_malformed_uci_files_are_named(tmp_path):
+    with pytest.raises(DataError, match="file not found: .*yacht/data/data.txt"):
+        load_dataset({"name": "uci", "set": "yacht"}, tmp_path)
+    shutil.copytree(DATA_ROOT / "uci/yacht", tmp_path / "uci/yacht")
+    (tmp_path / "uci/yacht/data/index_train_1.txt").write_text("12\nnot-a-number\n")
+    with pytest.raises(DataError, match="malformed file .*index_train_1.txt"):
+        load_dataset({"name": "uci", "set": "yacht"}, tmp_path)
+
+
+@needs_uci
+@pytest.mark.slow
+def test_tiny_uci_end_to_end(workflow_copy):
+    config = (REPO / "tests/configs/tiny-uci.yaml").read_text()
+    (workflow_copy / "config.yaml").write_text(config + f"data_root: {DATA_ROOT}\n")
+    result = snakemake("--cores", "2", cwd=workflow_copy)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = workflow_copy / "results"
+    metrics = pd.read_parquet(results / "uci_yacht/metrics.parquet")
+    nll = metrics[metrics["metric"] == "nll"]
+    assert sorted(nll["split"].unique()) == [0, 1]
+    assert set(nll["model"]) == {"ensemble", "single", "kd", "hydra"}
+    assert np.isfinite(nll["value"]).all()
+    epistemic = metrics[(metrics["metric"] == "epistemic") & (metrics["model"] == "kd")]
+    assert epistemic["value"].isna().all()  # one Gaussian: no epistemic part
+    table = (results / "uci_table4.md").read_text()
+    assert "| yacht |" in table and "| boston |" in table and "-0.1640" in table
+    assert "Hydra's NLL is at most KD's on" in table
+    assert (results / "toy/figures/regression_fit.png").stat().st_size > 1000
