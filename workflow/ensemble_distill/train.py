@@ -57,6 +57,7 @@ def fit(
     seed,
     resume,
     fingerprint,
+    checkpoint_interval=0.0,
     log=print,
     val_loss_fn=None,
     on_epoch=None,
@@ -64,7 +65,10 @@ def fit(
     """Train ``model`` with Adam on ``loss_fn(model, *batch)``; keep the best validation state.
 
     ``train`` and ``val`` are tuples of equally long tensors (on the model's device);
-    ``val`` may be None, and then the final weights are kept.
+    ``val`` may be None, and then the final weights are kept. Resume state is written
+    after every epoch, or, with ``checkpoint_interval`` > 0, after the first epoch that ends
+    that many seconds after the last write (and after the last epoch): for tiny epochs the
+    write would otherwise dominate.
     ``val_loss_fn`` (default ``loss_fn``) selects the best epoch; ``on_epoch(epoch)`` runs
     before each epoch, e.g. to set an annealed temperature (it must depend on ``epoch``
     only, so that resuming replays it). ``resume`` is a file path outside the rule's
@@ -86,6 +90,7 @@ def fit(
         start, best_loss, best_state = state["epoch"], state["best_loss"], state["best_model"]
         history = state["history"]
         log(f"resumed from {resume} after epoch {start}/{epochs}")
+    last_write = time.perf_counter()
     for epoch in range(start, epochs):
         tic = time.perf_counter()
         if on_epoch is not None:
@@ -102,25 +107,28 @@ def fit(
             n += len(batch[0])
         # Without a validation set (UCI protocol: fixed epochs) the last epoch is kept.
         val_loss = mean_loss(model, val_loss_fn, val) if val is not None else total / n
-        if val is None or val_loss < best_loss:
+        if val is not None and val_loss < best_loss:
             best_loss, best_state = val_loss, copy.deepcopy(model.state_dict())
         record = {"epoch": epoch + 1, "train_loss": total / n, "val_loss": val_loss}
         history.append(record)
-        save_checkpoint(
-            resume,
-            fingerprint=fingerprint,
-            epoch=epoch + 1,
-            model=model.state_dict(),
-            optimizer=opt.state_dict(),
-            best_loss=best_loss,
-            best_model=best_state,
-            history=history,
-        )
+        now = time.perf_counter()
+        if now - last_write >= checkpoint_interval or epoch + 1 == epochs:
+            save_checkpoint(
+                resume,
+                fingerprint=fingerprint,
+                epoch=epoch + 1,
+                model=model.state_dict(),
+                optimizer=opt.state_dict(),
+                best_loss=best_loss,
+                best_model=best_state if val is not None else model.state_dict(),
+                history=history,
+            )
+            last_write = now
         log(
             f"epoch {epoch + 1:>4}/{epochs}  train_loss {record['train_loss']:.4f}  "
-            f"val_loss {val_loss:.4f}  best {best_loss:.4f}  {time.perf_counter() - tic:.2f}s"
+            f"val_loss {val_loss:.4f}  best {min(best_loss, val_loss):.4f}  {now - tic:.2f}s"
         )
-    if best_state is not None:
+    if val is not None and best_state is not None:
         model.load_state_dict(best_state)
     return history
 
