@@ -23,3 +23,14 @@ def workflow_copy(tmp_path):
     for name in ("workflow", "profiles", "envs"):
         shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
+
+
+def run_tiny_config(workflow, config_name, data_root=None):
+    """Run a tests/configs/ file as the copy's config.yaml; returns the results folder."""
+    config = (REPO / "tests/configs" / config_name).read_text()
+    if data_root is not None:
+        config += f"data_root: {data_root}\n"
+    (workflow / "config.yaml").write_text(config)
+    result = snakemake("--cores", "2", cwd=workflow)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workflow / "results"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, snakemake
+from conftest import REPO, run_tiny_config
 from ensemble_distill.datasets import DataError, load_dataset
 
 DATA_ROOT = Path(os.environ.get("ENSEMBLE_DISTILL_DATA", REPO.parent / "shared" / "data"))
@@ -44,11 +44,7 @@ def test_missing_files_are_named(tmp_path):
 @needs_mnist
 @pytest.mark.slow
 def test_mnist_slice_end_to_end(workflow_copy):
-    config = (REPO / "tests/configs/tiny-mnist.yaml").read_text()
-    (workflow_copy / "config.yaml").write_text(config + f"data_root: {DATA_ROOT}\n")
-    result = snakemake("--cores", "2", cwd=workflow_copy)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    out = workflow_copy / "results/mnist"
+    out = run_tiny_config(workflow_copy, "tiny-mnist.yaml", DATA_ROOT) / "mnist"
 
     metrics = pd.read_parquet(out / "metrics.parquet")
     end2 = metrics[(metrics["model"] == "end2") & (metrics["eval_set"] == "rotate")]

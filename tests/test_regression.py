@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, snakemake
+from conftest import REPO, run_tiny_config
 from ensemble_distill.datasets import DataError, load_dataset
 from ensemble_distill.losses import gaussian_kl, hydra_gaussian_loss, kd_gaussian_loss
 from ensemble_distill.metrics import mixture_log_density, regression_metrics
@@ -94,11 +94,7 @@ def test_missing_and_malformed_uci_files_are_named(tmp_path):
 @needs_uci
 @pytest.mark.slow
 def test_tiny_uci_end_to_end(workflow_copy):
-    config = (REPO / "tests/configs/tiny-uci.yaml").read_text()
-    (workflow_copy / "config.yaml").write_text(config + f"data_root: {DATA_ROOT}\n")
-    result = snakemake("--cores", "2", cwd=workflow_copy)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    results = workflow_copy / "results"
+    results = run_tiny_config(workflow_copy, "tiny-uci.yaml", DATA_ROOT)
     metrics = pd.read_parquet(results / "uci_yacht/metrics.parquet")
     nll = metrics[metrics["metric"] == "nll"]
     assert sorted(nll["split"].unique()) == [0, 1]

@@ -1,13 +1,12 @@
 """Snakemake-level tests: dry-run, lint, and a tiny end-to-end run in a temporary folder."""
 
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, snakemake
+from conftest import run_tiny_config, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -16,10 +15,12 @@ def test_dry_run_of_the_default_config(workflow_copy):
     result = snakemake("-n", "--cores", "2", cwd=workflow_copy)
     assert result.returncode == 0, result.stderr
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
-    # spiral: 10 teachers, digits: 8; 2 students x 3 seeds each; 7 models x (2 + 4) eval sets.
-    assert jobs["train_teacher"] == "18"
+    # Teachers: spiral 10, digits 8, toy_regression 5. Students: 2 per experiment x 2 seeds.
+    # Predictions: 5 models per experiment x (2 + 4 + 2) eval sets.
+    assert jobs["train_teacher"] == "23"
     assert jobs["distill_student"] == "12"
-    assert jobs["predict"] == jobs["compute_metrics"] == "42"
+    assert jobs["predict"] == jobs["compute_metrics"] == "40"
+    assert jobs["plot_regression_fit"] == jobs["plot_uncertainty_maps"] == "1"
 
 
 def test_lint_is_clean(workflow_copy):
@@ -37,10 +38,7 @@ def test_invalid_config_fails_before_any_job_with_the_key_path(workflow_copy):
 
 
 def test_tiny_config_end_to_end(workflow_copy):
-    shutil.copy(REPO / "tests/configs/tiny.yaml", workflow_copy / "config.yaml")
-    result = snakemake("--cores", "2", cwd=workflow_copy)
-    assert result.returncode == 0, result.stderr[-3000:]
-    results = workflow_copy / "results"
+    results = run_tiny_config(workflow_copy, "tiny.yaml")
     config = yaml.safe_load((workflow_copy / "config.yaml").read_text())
 
     toy = pd.read_parquet(results / "toy/metrics.parquet")

@@ -32,7 +32,7 @@ from .losses import (
     kd_loss,
 )
 from .models import Members, build_model, hydra_spec, load_model
-from .train import configure_torch, fingerprint, fit, log, pick_device
+from .train import add_job_arguments, configure_torch, fingerprint, fit, log, pick_device
 
 # Losses by task: (match the ensemble mean / mixture, match member m with head m).
 LOSSES = {
@@ -153,14 +153,9 @@ def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, dev
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", required=True, help="dataset splits (.npz, see datasets.py)")
     parser.add_argument("--student", type=json.loads, required=True)
     parser.add_argument("--teachers", nargs="+", required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--resume-dir", required=True, help="resume-state folder (not an output)")
-    parser.add_argument("--out", required=True)
+    add_job_arguments(parser, resume_help="resume-state folder (not a rule output)")
     args = parser.parse_args(argv)
     configure_torch(args.threads)
     distill(
@@ -169,7 +164,7 @@ def main(argv=None):
         args.teachers,
         args.seed,
         out=args.out,
-        resume_dir=args.resume_dir,
+        resume_dir=args.resume,
         device=args.device,
     )
 

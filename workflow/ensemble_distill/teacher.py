@@ -19,7 +19,16 @@ from .datasets import Dataset
 from .io import file_sha256, save_checkpoint
 from .losses import gaussian_nll, nll_loss
 from .models import build_model, teacher_sizes
-from .train import configure_torch, fingerprint, fit, log, mean_loss, pick_device, split_resume
+from .train import (
+    add_job_arguments,
+    configure_torch,
+    fingerprint,
+    fit,
+    log,
+    mean_loss,
+    pick_device,
+    split_resume,
+)
 
 
 def cross_entropy(model, x, y):
@@ -83,13 +92,8 @@ OUTPUTS = {"classification": "categorical", "regression": "gaussian"}
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", required=True, help="dataset splits (.npz, see datasets.py)")
     parser.add_argument("--teacher", type=json.loads, required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--resume", required=True, help="resume-state file (not a rule output)")
-    parser.add_argument("--out", required=True)
+    add_job_arguments(parser, resume_help="resume-state file (not a rule output)")
     args = parser.parse_args(argv)
     configure_torch(args.threads)
     train_teacher(

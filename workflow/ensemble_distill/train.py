@@ -153,3 +153,13 @@ def split_resume(resume, split, n_splits):
     """Resume file of one split: the file itself when there is a single split."""
     resume = Path(resume)
     return resume if n_splits == 1 else resume.with_name(f"{resume.stem}-split{split}.pt")
+
+
+def add_job_arguments(parser, resume_help):
+    """Options every training CLI takes: data, seed, device, threads, resume state, output."""
+    parser.add_argument("--data", required=True, help="dataset splits (.npz, see datasets.py)")
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--resume", required=True, help=resume_help)
+    parser.add_argument("--out", required=True)

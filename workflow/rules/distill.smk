@@ -23,4 +23,4 @@ rule distill_student:
         "python -m ensemble_distill.distill --data {input.data} "
         "--student {params.student:q} --teachers {input.teachers} --seed {wildcards.seed} "
         "--device {params.device} --threads {threads} "
-        "--resume-dir {params.resume} --out {output.model} > {log} 2>&1"
+        "--resume {params.resume} --out {output.model} > {log} 2>&1"
