@@ -74,3 +74,31 @@ def test_fit_keeps_the_best_validation_state(tmp_path):
     x, y = make_data(32, seed=1)
     with torch.no_grad():
         assert nll_loss(model.eval()(x), y).item() == pytest.approx(best, rel=1e-5)
+
+
+def test_divergence_stops_with_a_clear_error_and_keeps_the_resume_state(tmp_path):
+    torch.manual_seed(0)
+    model = build_model({"arch": "mlp", "sizes": [4, 16, 2]})
+    calls = []
+
+    def loss_fn(m, x, y):
+        calls.append(1)
+        loss = nll_loss(m(x), y)
+        return loss * float("nan") if len(calls) > 12 else loss  # diverges in epoch 3
+
+    with pytest.raises(FloatingPointError, match="diverged: loss is nan in epoch 3.*train.lr"):
+        train_module.fit(
+            model,
+            loss_fn,
+            make_data(),
+            None,
+            epochs=6,
+            batch_size=16,
+            lr=1e-2,
+            weight_decay=0.0,
+            seed=3,
+            resume=tmp_path / "state.pt",
+            fingerprint="job",
+            log=lambda msg: None,
+        )
+    assert train_module.load_checkpoint(tmp_path / "state.pt")["epoch"] == 2

@@ -71,7 +71,7 @@ def train_teacher(data_path, teacher_cfg, seed, *, out, resume, device="auto"):
         histories.append(history)
         val_losses.append(mean_loss(model, objective, val) if val else history[-1]["val_loss"])
     log(
-        f"final {'validation' if len(data.x_val) else 'training'} loss "
+        f"final {'validation' if data.x_val.size else 'training'} loss "
         f"{sum(val_losses) / len(val_losses):.4f} (mean over {data.n_splits} split(s))"
     )
     save_checkpoint(

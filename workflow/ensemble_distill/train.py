@@ -100,6 +100,12 @@ def fit(
         total, n = 0.0, 0
         for batch in batches(train, batch_size, generator):
             loss = loss_fn(model, *batch)
+            if not torch.isfinite(loss):  # stop before the state is overwritten
+                raise FloatingPointError(
+                    f"training diverged: loss is {loss.item()} in epoch {epoch + 1}; the "
+                    f"resume state of epoch {start if not history else history[-1]['epoch']} "
+                    f"is kept in {resume}. Lower the learning rate (config key train.lr, now {lr})."
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
