@@ -106,3 +106,20 @@ def test_tiny_uci_end_to_end(workflow_copy):
     assert "| yacht |" in table and "| boston |" in table and "-0.1640" in table
     assert "Hydra's NLL is at most KD's on" in table
     assert (results / "toy/figures/regression_fit.png").stat().st_size > 1000
+
+
+def test_toy_regression_keeps_the_input_scaling_for_grids_and_validation():
+    data = load_dataset({"name": "toy_regression", "train": 400, "seed": 0})
+    assert data.x_scale.shape == (1, 1) and 1.5 < data.x_scale[0, 0] < 2.0  # std of U(-3, 3)
+    for x in (data.x_train, data.x_val, data.x_test):
+        assert 0.8 < x.std() < 1.2  # every split standardised with the training statistics
+    from ensemble_distill.evalsets import build_eval_set
+
+    test = build_eval_set(data, {"kind": "test"})
+    assert 2.5 < abs(test["coords"]).max() <= 3.0  # original units for plots
+    grid = build_eval_set(data, {"kind": "grid", "extent": 5.0, "resolution": 11})
+    np.testing.assert_allclose(
+        grid["x"][0, :, 0] * data.x_scale[0, 0] + data.x_shift[0, 0],
+        np.linspace(-5, 5, 11),
+        atol=1e-5,
+    )

@@ -207,39 +207,41 @@ def load_mnist_like(spec, data_root=None):
 
 # ----------------------------------------------------------------------------- regression
 def standardise(x_train, y_train, x_test, y_test):
-    """Standardise with training statistics (Hernández-Lobato & Adams 2015 protocol)."""
+    """Standardise with training statistics (Hernández-Lobato & Adams 2015 protocol).
+
+    Returns the standardised arrays and the statistics (y mean, y std, x mean, x std).
+    """
     x_mean, x_std = x_train.mean(0), x_train.std(0)
     x_std[x_std == 0] = 1.0  # constant features (e.g. in naval) stay as they are
     y_mean, y_std = y_train.mean(), y_train.std()
-    return (
+    arrays = (
         (x_train - x_mean) / x_std,
         (y_train - y_mean) / y_std,
         (x_test - x_mean) / x_std,
         (y_test - y_mean) / y_std,
-        y_mean,
-        y_std,
     )
+    return arrays, (y_mean, y_std, x_mean, x_std)
 
 
-def regression_dataset(name, splits, val=None):
+def regression_dataset(name, splits):
     """Stack per-split (x_train, y_train, x_test, y_test) into a standardised Dataset."""
-    parts = [standardise(*split) for split in splits]
-    xtr, ytr, xte, yte, shift, scale = (
-        np.stack(a).astype(np.float32) for a in zip(*parts, strict=True)
-    )
-    xva, yva = (xte[:, :0], yte[:, :0]) if val is None else val
+    arrays, stats = zip(*(standardise(*split) for split in splits), strict=True)
+    xtr, ytr, xte, yte = (np.stack(a).astype(np.float32) for a in zip(*arrays, strict=True))
+    y_shift, y_scale, x_shift, x_scale = (np.stack(a) for a in zip(*stats, strict=True))
     return Dataset(
         name,
         xtr,
         ytr,
-        xva,
-        yva,
+        xte[:, :0],
+        yte[:, :0],
         xte,
         yte,
         num_classes=2,
         task="regression",
-        y_shift=shift.astype(np.float64),
-        y_scale=scale.astype(np.float64),
+        y_shift=y_shift,
+        y_scale=y_scale,
+        x_shift=x_shift,
+        x_scale=x_scale,
     )
 
 

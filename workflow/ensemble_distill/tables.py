@@ -299,6 +299,9 @@ CAPTIONS = {
     "uncertainty, per example, pooled over all intensities of a set; mean ± std over seeds.",
     "ood": "AUROC of telling OOD inputs from in-domain test inputs by total (TU) or model "
     "(MU) uncertainty; mean ± std over seeds.",
+    "regression": "Test metrics in original units (regression), mean ± standard error over "
+    "data splits, each split first averaged over distillation seeds (members for `single`); "
+    "the epistemic part is n/a for a single Gaussian.",
     "uci": "UCI regression (Hydra paper Table 4): test NLL and RMSE in original units, mean "
     "± standard error over the standard splits (each split first averaged over distillation "
     "seeds), beside the paper's NLL.",
@@ -343,7 +346,8 @@ def main(argv=None):
         text, csv = uci_tables(collect(args.metrics), PAPERS["hydra-uci"])
     else:
         text, csv = cost_tables(collect(args.cost), paper)
-    caption = f"{args.title}{CAPTIONS[args.command]}\n\n"
+    kind = "regression" if args.command == "summary" and "splits" in csv else args.command
+    caption = f"{args.title}{CAPTIONS[kind]}\n\n"
     with atomic_path(args.out_md) as tmp:
         tmp.write_text(caption + text)
     with atomic_path(args.out_csv) as tmp:
