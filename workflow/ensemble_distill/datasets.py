@@ -58,10 +58,6 @@ class Dataset:
     def input_shape(self):
         return tuple(self.x_train.shape[2 if self.task == "regression" else 1 :])
 
-    @property
-    def is_image(self):
-        return self.task == "classification" and self.x_train.ndim == 4
-
     def save(self, path):
         save_npz(path, **asdict(self))
 

@@ -31,7 +31,7 @@ from .losses import (
     kd_gaussian_loss,
     kd_loss,
 )
-from .models import Members, build_model, hydra_spec, load_model
+from .models import TASK_OUTPUT, Members, build_model, hydra_spec, load_model
 from .train import add_job_arguments, configure_torch, fingerprint, fit, log, pick_device
 
 # Losses by task: (match the ensemble mean / mixture, match member m with head m).
@@ -68,7 +68,7 @@ def distill_split(cfg, task, teachers, teacher_spec, train, val, seed, run, resu
         return lambda model, x, y, z: loss(model(x), z, y, temperature=temperature, alpha=alpha)
 
     run = partial(run, train=train, val=val)
-    output = "categorical" if task == "classification" else "gaussian"
+    output = TASK_OUTPUT[task]
     if method == "kd":
         spec = dict(teacher_spec)
         model = build_model(spec).to(train[0].device)

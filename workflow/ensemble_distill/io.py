@@ -5,7 +5,6 @@ place, so a killed job never leaves a half-written file that looks complete.
 """
 
 import hashlib
-import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,11 +27,6 @@ def atomic_path(path):
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def write_json(path, obj):
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def save_npz(path, **arrays):

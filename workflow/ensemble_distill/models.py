@@ -14,6 +14,9 @@ import math
 import torch
 from torch import nn
 
+# What a model's last layer predicts, by task (stored as the checkpoint's ``output``).
+TASK_OUTPUT = {"classification": "categorical", "regression": "gaussian"}
+
 
 def mlp_layers(sizes, final_activation=False):
     """Linear layers with ReLU between them (and after the last one if asked)."""

@@ -18,7 +18,7 @@ import torch
 from .datasets import Dataset
 from .io import file_sha256, save_checkpoint
 from .losses import gaussian_nll, nll_loss
-from .models import build_model, teacher_sizes
+from .models import TASK_OUTPUT, build_model, teacher_sizes
 from .train import (
     add_job_arguments,
     configure_torch,
@@ -78,16 +78,13 @@ def train_teacher(data_path, teacher_cfg, seed, *, out, resume, device="auto"):
         out,
         spec=spec,
         state_dicts=states,
-        output=OUTPUTS[data.task],
+        output=TASK_OUTPUT[data.task],
         seed=seed,
         history=histories,
         val_loss=val_losses,
     )
     for s in range(data.n_splits):  # the finished model supersedes the resume state
         split_resume(resume, s, data.n_splits).unlink(missing_ok=True)
-
-
-OUTPUTS = {"classification": "categorical", "regression": "gaussian"}
 
 
 def main(argv=None):
