@@ -20,7 +20,7 @@ def workflow_copy(tmp_path):
     """A copy of the workflow in a temporary folder, so results/ never touch the repo."""
     for name in ("Snakefile", "config.yaml"):
         shutil.copy(REPO / name, tmp_path / name)
-    for name in ("workflow", "profiles", "envs"):
+    for name in ("workflow", "profiles", "envs", "configs"):
         shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ensemble_distill.config import ConfigError, member_seeds, validate_config
+from ensemble_distill.config import ConfigError, cluster_resources, member_seeds, validate_config
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -88,3 +88,19 @@ def test_all_problems_are_reported_at_once():
         validate_config(config_with(two_typos))
     assert "digits.teacher.train.epochs" in str(error.value)
     assert "spiral.ensemble.size" in str(error.value)
+
+
+def test_cluster_resources_from_config():
+    config = validate_config(
+        {
+            **copy.deepcopy(DEFAULT),
+            "resources": {"train_teacher": {"gpu": 2, "runtime": 45}, "gpu_request": "gres"},
+        }
+    )
+    teacher = cluster_resources(config, "train_teacher")
+    assert teacher["gres"] == "gpu:2" and "gpu" not in teacher
+    assert [teacher["runtime"](None, attempt) for attempt in (1, 2, 3)] == [45, 90, 135]
+    assert teacher["mem_mb"] == 4000  # the job default fills what the config leaves out
+    assert "gpu" not in cluster_resources(config, "predict")  # 0 GPUs: no request at all
+    config["resources"]["gpu_request"] = "gpu"
+    assert cluster_resources(config, "train_teacher")["gpu"] == 2

@@ -1,7 +1,6 @@
 """Profiles: rule names under set-resources exist (Snakemake ignores typos there silently),
 and the SLURM profile resolves its resources in a dry run without SLURM."""
 
-from pathlib import Path
 
 import pytest
 import yaml
@@ -22,13 +21,28 @@ def test_set_resources_name_real_rules(profile, workflow_copy):
     assert names <= rules(workflow_copy), f"{profile}: unknown rules {names - rules(workflow_copy)}"
 
 
+def job_block(output, rule):
+    """The dry-run description of the first job of ``rule``."""
+    return output[output.index(f"rule {rule}:") :].split("\n\n")[0]
+
+
 @pytest.mark.slow
-def test_slurm_profile_dry_run_resolves_resources(workflow_copy):
-    result = snakemake("-n", "--workflow-profile", "profiles/slurm", cwd=workflow_copy)
+@pytest.mark.parametrize("style", ["gpu", "gres"])
+def test_slurm_profile_dry_run_resolves_resources(workflow_copy, style):
+    """Partitions come from the profile; memory, runtime and GPUs from config (configs/gpu.yaml)."""
+    (workflow_copy / "style.yaml").write_text(f"resources: {{gpu_request: {style}}}\n")
+    result = snakemake(
+        "-n", "--cores", "8", "--workflow-profile", "profiles/slurm",
+        "--configfile", "config.yaml", "configs/gpu.yaml", "style.yaml",
+        cwd=workflow_copy,
+    )  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    teacher = output[output.index("rule train_teacher:") :].split("\n\n")[0]
-    assert "gpu=1" in teacher and "slurm_partition=CHANGE_ME_gpu" in teacher
-    metrics = output[output.index("rule compute_metrics:") :].split("\n\n")[0]
-    assert "gpu=" not in metrics and "slurm_partition=CHANGE_ME_cpu" in metrics
-    assert Path(workflow_copy / "profiles/slurm/profile.yaml").is_file()
+    teacher = job_block(output, "train_teacher")
+    gpu_request = "gpu=1" if style == "gpu" else "gres=gpu:1"
+    assert gpu_request in teacher and "slurm_partition=CHANGE_ME_gpu" in teacher
+    assert "mem_mb=16000" in teacher and "runtime=240" in teacher and "--threads 4" in teacher
+    assert "--device cuda" in teacher
+    metrics = job_block(output, "compute_metrics")
+    assert "gpu" not in metrics.split("resources:")[1].split("\n")[0]
+    assert "slurm_partition=CHANGE_ME_cpu" in metrics and "runtime=60" in metrics

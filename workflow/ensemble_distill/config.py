@@ -140,3 +140,19 @@ def experiments_to_run(config):
     """The experiments named in ``run`` (all of them when ``run`` is absent)."""
     names = config.get("run") or list(config["experiments"])
     return {name: config["experiments"][name] for name in names}
+
+
+def cluster_resources(config, rule):
+    """A rule's Snakemake resources from ``config['resources']``: memory, a runtime that
+    grows with the attempt (so a job resubmitted after a timeout gets longer), and GPUs
+    as ``gpu`` (sbatch --gpus) or ``gres`` (sbatch --gres) by ``resources.gpu_request``."""
+    spec, style = config["resources"][rule], config["resources"]["gpu_request"]
+    resources = {
+        "mem_mb": spec["mem_mb"],
+        "runtime": lambda wildcards, attempt: spec["runtime"] * attempt,
+    }
+    if spec["gpu"] and style == "gres":
+        resources["gres"] = f"gpu:{spec['gpu']}"
+    elif spec["gpu"]:
+        resources["gpu"] = spec["gpu"]
+    return resources

@@ -1,6 +1,6 @@
 import json
 
-from ensemble_distill.config import experiments_to_run, member_seeds
+from ensemble_distill.config import cluster_resources, experiments_to_run, member_seeds
 
 
 EXPERIMENTS = config["experiments"]
@@ -23,6 +23,14 @@ def code(*modules):
 
 def as_json(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def job_threads(rule):
+    return config["resources"][rule]["threads"]
+
+
+def job_resources(rule):
+    return cluster_resources(config, rule)
 
 
 def experiment(wildcards):

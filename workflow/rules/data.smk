@@ -10,8 +10,9 @@ rule prepare_dataset:
     params:
         dataset=lambda wc: as_json(experiment(wc)["dataset"]),
         data_root=DATA_ROOT,
+    threads: job_threads("prepare_dataset")
     resources:
-        mem_mb=4000,
+        **job_resources("prepare_dataset"),
     conda:
         "../../envs/torch.yaml"
     shell:
@@ -32,8 +33,9 @@ rule make_eval_set:
     params:
         evalset=lambda wc: as_json(experiment(wc)["eval_sets"][wc.evalset]),
         data_root=DATA_ROOT,
+    threads: job_threads("make_eval_set")
     resources:
-        mem_mb=4000,
+        **job_resources("make_eval_set"),
     conda:
         "../../envs/torch.yaml"
     shell:

@@ -13,10 +13,9 @@ rule distill_student:
         student=lambda wc: as_json(experiment(wc)["students"][wc.student]),
         resume="results/.resume/{exp}/{student}-seed{seed}",
         device=DEVICE,
-    threads: 1
+    threads: job_threads("distill_student")
     resources:
-        mem_mb=4000,
-        runtime=lambda wc, attempt: 60 * attempt,
+        **job_resources("distill_student"),
     conda:
         "../../envs/torch.yaml"
     shell:

@@ -12,9 +12,9 @@ rule predict:
         "benchmarks/predict/{exp}/{model}/{evalset}.tsv"
     params:
         device=DEVICE,
-    threads: 1
+    threads: job_threads("predict")
     resources:
-        mem_mb=4000,
+        **job_resources("predict"),
     conda:
         "../../envs/torch.yaml"
     shell:
@@ -38,8 +38,9 @@ rule compute_metrics:
         model=lambda wc: model_identity(wc)["name"],
         method=lambda wc: model_identity(wc)["method"],
         seed=lambda wc: model_identity(wc)["seed"],
+    threads: job_threads("compute_metrics")
     resources:
-        mem_mb=4000,
+        **job_resources("compute_metrics"),
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -76,7 +77,7 @@ rule measure_cost:
         ],
     threads: workflow.cores
     resources:
-        mem_mb=4000,
+        **job_resources("measure_cost"),
     conda:
         "../../envs/torch.yaml"
     shell:

@@ -13,10 +13,9 @@ rule train_teacher:
         # Resume state lives outside the outputs: Snakemake deletes outputs before a rerun.
         resume="results/.resume/{exp}/teacher-seed{seed}.pt",
         device=DEVICE,
-    threads: 1
+    threads: job_threads("train_teacher")
     resources:
-        mem_mb=2000,
-        runtime=lambda wc, attempt: 30 * attempt,
+        **job_resources("train_teacher"),
     conda:
         "../../envs/torch.yaml"
     shell:
