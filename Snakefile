@@ -22,6 +22,9 @@ from ensemble_distill.config import validate_config
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 validate_config(config)
 
 

@@ -25,12 +25,32 @@ def workflow_copy(tmp_path):
     return tmp_path
 
 
-def run_tiny_config(workflow, config_name, data_root=None):
-    """Run a tests/configs/ file as the copy's config.yaml; returns the results folder."""
+def commit_all(workflow):
+    """Make the copy a git checkout with everything committed; returns the commit."""
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-c", "user.name=test", "-c", "user.email=test@example.org", *args],
+            cwd=workflow, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "workflow under test")
+    return git("rev-parse", "HEAD")
+
+
+def run_tiny_config(workflow, config_name, data_root=None, git=False):
+    """Run a tests/configs/ file as the copy's config.yaml; returns the results folder.
+
+    With ``git``, the copy is first committed as a git checkout (for provenance tests).
+    """
     config = (REPO / "tests/configs" / config_name).read_text()
     if data_root is not None:
         config += f"data_root: {data_root}\n"
     (workflow / "config.yaml").write_text(config)
+    if git:
+        commit_all(workflow)
     result = snakemake("--cores", "2", cwd=workflow)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workflow / "results"

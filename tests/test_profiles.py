@@ -1,7 +1,6 @@
 """Profiles: rule names under set-resources exist (Snakemake ignores typos there silently),
 and the SLURM profile resolves its resources in a dry run without SLURM."""
 
-
 import pytest
 import yaml
 from conftest import REPO, snakemake

@@ -19,9 +19,9 @@ import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from . import provenance
 from .distill import load_teachers
 from .io import load_checkpoint, load_npz
-from .metrics import write_parquet
 from .models import count_parameters, load_model
 from .train import configure_torch, log
 
@@ -71,13 +71,17 @@ def main(argv=None):
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     configure_torch(args.threads)
+    students = dict(item.split("=", 1) for item in args.students)
+    record = provenance.start(
+        config={"threads": args.threads, "students": list(students)},
+        inputs=[*args.teachers, *students.values(), args.eval_set],
+    )
     models = [("ensemble", "ensemble", load_teachers(args.teachers)[0])]
-    for item in args.students:
-        name, path = item.split("=", 1)
+    for name, path in students.items():
         checkpoint = load_checkpoint(path)
         models.append((name, checkpoint["method"], load_model(checkpoint)))
     x = torch.as_tensor(load_npz(args.eval_set)["x"][0])
-    write_parquet(measure(models, x), args.out)
+    provenance.write_parquet(measure(models, x), args.out, record)
 
 
 if __name__ == "__main__":

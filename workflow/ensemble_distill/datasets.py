@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import provenance
 from .io import file_sha256, load_npz, save_npz
 
 
@@ -102,9 +103,12 @@ DIGITS_SPLIT = {"test": 360, "val": 270}  # of 1797 images; the remaining 1167 t
 
 def load_digits(spec, data_root=None):
     """scikit-learn's 8x8 handwritten digits (ships with the package) with a fixed split."""
+    from importlib.resources import files
+
     from sklearn.datasets import load_digits as sk_load_digits
 
     bunch = sk_load_digits()
+    provenance.note_data_file(files("sklearn.datasets.data") / "digits.csv.gz")
     x = (bunch.images / 16.0).astype(np.float32)[:, None]  # pixel values are 0..16
     y = bunch.target.astype(np.int64)
     order = np.random.default_rng(spec["split_seed"]).permutation(len(y))
@@ -170,6 +174,7 @@ def find_idx_file(name, filename, data_root, download=False):
             f"{name}: checksum mismatch for {found}: expected sha256 "
             f"{info[filename]}, found {actual}"
         )
+    provenance.note_data_file(found, actual)
     return found
 
 
@@ -288,9 +293,11 @@ def read_table(path, dtype=float, ndmin=1):
     if not path.is_file():
         raise DataError(f"file not found: {path}")
     try:
-        return np.loadtxt(path, dtype=dtype, ndmin=ndmin)
+        table = np.loadtxt(path, dtype=dtype, ndmin=ndmin)
     except ValueError as error:
         raise DataError(f"malformed file {path}: {error}") from None
+    provenance.note_data_file(path)
+    return table
 
 
 def load_uci(spec, data_root=None):
@@ -342,14 +349,20 @@ def load_dataset(spec, data_root=None):
     return loader(spec, data_root)
 
 
+def dataset_seeds(spec):
+    return {key: spec[key] for key in ("seed", "split_seed") if key in spec}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Load a dataset once and save its splits.")
     parser.add_argument("--dataset", type=json.loads, required=True, help="dataset config (JSON)")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    record = provenance.start(config={"dataset": args.dataset}, seeds=dataset_seeds(args.dataset))
     data = load_dataset(args.dataset, args.data_root)
     data.save(args.out)
+    provenance.write_sidecar(record, [args.out])
     print(
         f"wrote {args.out}: train {data.x_train.shape}, val {data.x_val.shape}, "
         f"test {data.x_test.shape}, {data.num_classes} classes"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from . import provenance
 from .datasets import Dataset
 from .io import file_sha256, load_checkpoint, save_checkpoint
 from .losses import (
@@ -158,6 +159,11 @@ def main(argv=None):
     add_job_arguments(parser, resume_help="resume-state folder (not a rule output)")
     args = parser.parse_args(argv)
     configure_torch(args.threads)
+    record = provenance.start(
+        config={"student": args.student, "device": args.device, "threads": args.threads},
+        seeds={"distill": args.seed},
+        inputs=[args.data, *args.teachers],
+    )
     distill(
         args.data,
         args.student,
@@ -167,6 +173,7 @@ def main(argv=None):
         resume_dir=args.resume,
         device=args.device,
     )
+    provenance.write_sidecar(record, [args.out])
 
 
 if __name__ == "__main__":

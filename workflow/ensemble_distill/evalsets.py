@@ -16,6 +16,7 @@ import json
 import numpy as np
 from scipy import ndimage
 
+from . import provenance
 from .datasets import Dataset, load_idx_split
 from .io import save_npz
 
@@ -158,8 +159,10 @@ def main(argv=None):
     parser.add_argument("--data-root", default=None, help="for OOD sets read from files")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    record = provenance.start(config={"eval_set": args.eval_set}, inputs=[args.data])
     arrays = build_eval_set(Dataset.load(args.data), args.eval_set, args.data_root)
     save_npz(args.out, **arrays)
+    provenance.write_sidecar(record, [args.out])
     print(f"wrote {args.out}: x {arrays['x'].shape}, intensities {arrays['intensities'].tolist()}")
 
 

@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from . import provenance  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
 UNCERTAINTIES = {
@@ -206,6 +207,12 @@ def main(argv=None):
     p.add_argument("--models", nargs="+", required=True)
     p.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    inputs = []
+    for key in ("metrics", "grid", "data", "per_example"):
+        paths = vars(args).get(key) or []
+        inputs += [paths] if isinstance(paths, str) else paths
+    config = {"command": args.command, "models": vars(args).get("models") or args.labels}
+    record = provenance.start(config=config, inputs=inputs)
     if args.command == "regression-fit":
         grids = [pd.read_parquet(p) for p in args.grid]
         fig = regression_fit(grids, args.labels, pd.read_parquet(args.data))
@@ -218,6 +225,8 @@ def main(argv=None):
         grids = [pd.read_parquet(p) for p in args.grid]
         fig = uncertainty_maps(grids, args.labels, pd.read_parquet(args.data))
     save_figure(fig, args.out)
+    pdf = Path(args.out).with_suffix(".pdf")
+    provenance.write_sidecar(record, [args.out, pdf], upstream=provenance.upstream_of(inputs))
     print(f"wrote {args.out} and its PDF")
 
 

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import digamma, logsumexp
 
-from .io import atomic_path, load_npz
+from . import provenance
+from .io import load_npz
 
 ECE_BINS = 15
 KEYS = ["experiment", "model", "method", "distill_seed", "eval_set", "shift", "intensity", "split"]
@@ -241,11 +242,6 @@ def evaluate_predictions(pred, experiment, model, method, distill_seed, eval_set
     return frame(rows), per_example_frame(pred, keys)
 
 
-def write_parquet(df, path):
-    with atomic_path(path) as tmp:
-        df.to_parquet(tmp, index=False)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--predictions", required=True)
@@ -257,12 +253,14 @@ def main(argv=None):
     parser.add_argument("--out", required=True)
     parser.add_argument("--per-example", required=True)
     args = parser.parse_args(argv)
-    pred = load_npz(args.predictions)
-    metrics, examples = evaluate_predictions(
-        pred, args.experiment, args.model, args.method, args.distill_seed, args.eval_set
+    identity = {k: vars(args)[k] for k in ("experiment", "model", "method", "eval_set")}
+    record = provenance.start(
+        config=identity, seeds={"distill": args.distill_seed}, inputs=[args.predictions]
     )
-    write_parquet(metrics, args.out)
-    write_parquet(examples, args.per_example)
+    pred = load_npz(args.predictions)
+    metrics, examples = evaluate_predictions(pred, distill_seed=args.distill_seed, **identity)
+    provenance.write_parquet(metrics, args.out, record)
+    provenance.write_parquet(examples, args.per_example, record)
     print(f"wrote {len(metrics)} metric rows to {args.out}, {len(examples)} to {args.per_example}")
 
 

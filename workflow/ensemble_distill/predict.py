@@ -17,6 +17,7 @@ import argparse
 import numpy as np
 import torch
 
+from . import provenance
 from .io import load_checkpoint, load_npz, save_npz
 from .losses import MIN_LOG_VAR
 from .models import load_model
@@ -84,7 +85,12 @@ def main(argv=None):
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     configure_torch(args.threads)
+    record = provenance.start(
+        config={"device": args.device, "threads": args.threads},
+        inputs=[*args.checkpoints, args.eval_set],
+    )
     predict(args.checkpoints, args.eval_set, args.out, device=args.device)
+    provenance.write_sidecar(record, [args.out])
 
 
 if __name__ == "__main__":

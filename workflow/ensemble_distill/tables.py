@@ -20,8 +20,8 @@ import argparse
 import numpy as np
 import pandas as pd
 
+from . import provenance
 from .io import atomic_path
-from .metrics import write_parquet
 from .paper import PAPERS
 
 SUMMARY_METRICS = {  # column title, in table order
@@ -311,29 +311,39 @@ CAPTIONS = {
 }
 
 
+# Each table command and the argument naming the files it reads.
+SOURCES = {
+    "summary": "metrics",
+    "mu-gap": "per_example",
+    "ood": "per_example",
+    "uci": "metrics",
+    "cost": "cost",
+}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("collect")
     p.add_argument("--inputs", nargs="+", required=True)
     p.add_argument("--out", required=True)
-    for name, source in (
-        ("summary", "--metrics"),
-        ("mu-gap", "--per-example"),
-        ("ood", "--per-example"),
-        ("uci", "--metrics"),
-        ("cost", "--cost"),
-    ):
+    for name, source in SOURCES.items():
         p = sub.add_parser(name)
-        p.add_argument(source, nargs="+", required=True)
+        p.add_argument(f"--{source.replace('_', '-')}", nargs="+", required=True)
         p.add_argument("--models", nargs="+", help="row order")
         p.add_argument("--paper", choices=sorted(PAPERS), help="add published numbers")
         p.add_argument("--title", default="")
         p.add_argument("--out-md", required=True)
         p.add_argument("--out-csv", required=True)
     args = parser.parse_args(argv)
+    inputs = args.inputs if args.command == "collect" else vars(args)[SOURCES[args.command]]
+    paths = {"inputs", *SOURCES.values(), "out", "out_md", "out_csv"}
+    config = {k: v for k, v in vars(args).items() if k not in paths}
+    record = provenance.start(config=config, inputs=inputs)
     if args.command == "collect":
-        write_parquet(collect(args.inputs), args.out)
+        provenance.write_parquet(
+            collect(inputs), args.out, record, upstream=provenance.upstream_of(inputs)
+        )
         return
     paper = PAPERS.get(args.paper)
     if args.command == "summary":
@@ -352,6 +362,9 @@ def main(argv=None):
         tmp.write_text(caption + text)
     with atomic_path(args.out_csv) as tmp:
         csv.to_csv(tmp, index=False)
+    provenance.write_sidecar(
+        record, [args.out_md, args.out_csv], upstream=provenance.upstream_of(inputs)
+    )
     print(caption + text)
 
 

@@ -15,6 +15,7 @@ import json
 
 import torch
 
+from . import provenance
 from .datasets import Dataset
 from .io import file_sha256, save_checkpoint
 from .losses import gaussian_nll, nll_loss
@@ -93,9 +94,15 @@ def main(argv=None):
     add_job_arguments(parser, resume_help="resume-state file (not a rule output)")
     args = parser.parse_args(argv)
     configure_torch(args.threads)
+    record = provenance.start(
+        config={"teacher": args.teacher, "device": args.device, "threads": args.threads},
+        seeds={"member": args.seed},
+        inputs=[args.data],
+    )
     train_teacher(
         args.data, args.teacher, args.seed, out=args.out, resume=args.resume, device=args.device
     )
+    provenance.write_sidecar(record, [args.out])
 
 
 if __name__ == "__main__":

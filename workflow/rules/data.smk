@@ -3,6 +3,7 @@ rule prepare_dataset:
         code=code("datasets"),
     output:
         data="results/{exp}/dataset.npz",
+        provenance="results/{exp}/dataset.provenance.json",
     log:
         "logs/prepare_dataset/{exp}.log",
     benchmark:
@@ -26,6 +27,7 @@ rule make_eval_set:
         data="results/{exp}/dataset.npz",
     output:
         evalset="results/{exp}/evalsets/{evalset}.npz",
+        provenance="results/{exp}/evalsets/{evalset}.provenance.json",
     log:
         "logs/make_eval_set/{exp}/{evalset}.log",
     benchmark:

@@ -5,6 +5,7 @@ rule distill_student:
         teachers=teacher_checkpoints,
     output:
         model="results/{exp}/students/{student}/seed{seed}/model.pt",
+        provenance="results/{exp}/students/{student}/seed{seed}/model.provenance.json",
     log:
         "logs/distill_student/{exp}/{student}/seed{seed}.log",
     benchmark:

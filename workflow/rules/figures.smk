@@ -10,8 +10,15 @@ rule plot_shift_curves:
         code=code("figures"),
         metrics="results/{exp}/metrics.parquet",
     output:
-        png="results/{exp}/figures/shift_curves.png",
+        png=report(
+            "results/{exp}/figures/shift_curves.png",
+            caption="../report/shift_curves.rst",
+            category="Figures",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "figure": "shift_curves"},
+        ),
         pdf="results/{exp}/figures/shift_curves.pdf",
+        provenance="results/{exp}/figures/shift_curves.provenance.json",
     log:
         "logs/plot_shift_curves/{exp}.log",
     benchmark:
@@ -32,8 +39,15 @@ rule plot_uncertainty_maps:
         grid=grid_per_example,
         data=test_per_example,
     output:
-        png="results/{exp}/figures/uncertainty_maps.png",
+        png=report(
+            "results/{exp}/figures/uncertainty_maps.png",
+            caption="../report/uncertainty_maps.rst",
+            category="Figures",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "figure": "uncertainty_maps"},
+        ),
         pdf="results/{exp}/figures/uncertainty_maps.pdf",
+        provenance="results/{exp}/figures/uncertainty_maps.provenance.json",
     log:
         "logs/plot_uncertainty_maps/{exp}.log",
     benchmark:
@@ -54,8 +68,15 @@ rule plot_regression_fit:
         grid=grid_per_example,
         data=test_per_example,
     output:
-        png="results/{exp}/figures/regression_fit.png",
+        png=report(
+            "results/{exp}/figures/regression_fit.png",
+            caption="../report/regression_fit.rst",
+            category="Figures",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "figure": "regression_fit"},
+        ),
         pdf="results/{exp}/figures/regression_fit.pdf",
+        provenance="results/{exp}/figures/regression_fit.provenance.json",
     log:
         "logs/plot_regression_fit/{exp}.log",
     benchmark:
@@ -78,8 +99,15 @@ rule plot_ood_histograms:
             eval_sets_of_kind(wc.exp, "test", "ood"),
         ),
     output:
-        png="results/{exp}/figures/ood_histograms.png",
+        png=report(
+            "results/{exp}/figures/ood_histograms.png",
+            caption="../report/ood_histograms.rst",
+            category="Figures",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "figure": "ood_histograms"},
+        ),
         pdf="results/{exp}/figures/ood_histograms.pdf",
+        provenance="results/{exp}/figures/ood_histograms.provenance.json",
     log:
         "logs/plot_ood_histograms/{exp}.log",
     benchmark:

@@ -35,7 +35,14 @@ rule summary_table:
         metrics="results/{exp}/metrics.parquet",
     output:
         markdown="results/{exp}/tables/summary.md",
-        csv="results/{exp}/tables/summary.csv",
+        csv=report(
+            "results/{exp}/tables/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "table": "summary"},
+        ),
+        provenance="results/{exp}/tables/summary.provenance.json",
     log:
         "logs/summary_table/{exp}.log",
     benchmark:
@@ -62,7 +69,14 @@ rule mu_gap_table:
         ),
     output:
         markdown="results/{exp}/tables/mu_gap.md",
-        csv="results/{exp}/tables/mu_gap.csv",
+        csv=report(
+            "results/{exp}/tables/mu_gap.csv",
+            caption="../report/mu_gap.rst",
+            category="Tables",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "table": "mu_gap"},
+        ),
+        provenance="results/{exp}/tables/mu_gap.provenance.json",
     log:
         "logs/mu_gap_table/{exp}.log",
     benchmark:
@@ -88,7 +102,14 @@ rule ood_table:
         ),
     output:
         markdown="results/{exp}/tables/ood.md",
-        csv="results/{exp}/tables/ood.csv",
+        csv=report(
+            "results/{exp}/tables/ood.csv",
+            caption="../report/ood.rst",
+            category="Tables",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "table": "ood"},
+        ),
+        provenance="results/{exp}/tables/ood.provenance.json",
     log:
         "logs/ood_table/{exp}.log",
     benchmark:
@@ -109,7 +130,14 @@ rule cost_table:
         cost="results/{exp}/cost.parquet",
     output:
         markdown="results/{exp}/tables/cost.md",
-        csv="results/{exp}/tables/cost.csv",
+        csv=report(
+            "results/{exp}/tables/cost.csv",
+            caption="../report/cost.rst",
+            category="Tables",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "table": "cost"},
+        ),
+        provenance="results/{exp}/tables/cost.provenance.json",
     log:
         "logs/cost_table/{exp}.log",
     benchmark:
@@ -131,7 +159,14 @@ rule uci_table:
         metrics=lambda wc: expand("results/{exp}/metrics.parquet", exp=uci_experiments()),
     output:
         markdown="results/uci_table4.md",
-        csv="results/uci_table4.csv",
+        csv=report(
+            "results/uci_table4.csv",
+            caption="../report/uci_table4.rst",
+            category="Tables",
+            subcategory="UCI",
+            labels={"experiment": "uci", "table": "uci_table4"},
+        ),
+        provenance="results/uci_table4.provenance.json",
     log:
         "logs/uci_table/uci_table4.log",
     benchmark:

@@ -4,6 +4,7 @@ rule train_teacher:
         data="results/{exp}/dataset.npz",
     output:
         model="results/{exp}/teachers/seed{seed}/model.pt",
+        provenance="results/{exp}/teachers/seed{seed}/model.provenance.json",
     log:
         "logs/train_teacher/{exp}/seed{seed}.log",
     benchmark:

@@ -1,0 +1,131 @@
+"""The workflow on a real SLURM cluster: a single node on localhost (.ci/local-slurm.sh).
+
+Runs wherever the cluster can be brought up (root + apt-get); skips, saying why, elsewhere.
+Every Snakemake call is wrapped in `timeout -k`: a status-polling bug must fail the test,
+not hang CI (../shared/reference/slurm-local.md).
+"""
+
+import re
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from conftest import REPO
+
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
+
+SCRIPT = REPO / ".ci/local-slurm.sh"
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    check = subprocess.run([SCRIPT, "check"], capture_output=True, text=True)
+    if check.returncode != 0:
+        pytest.skip(f"no local SLURM cluster: {check.stdout.strip()}")
+    up = subprocess.run([SCRIPT, "up"], capture_output=True, text=True, timeout=300)
+    assert up.returncode == 0, f"{SCRIPT} up failed:\n{up.stdout}\n{up.stderr}"
+    yield
+    subprocess.run([SCRIPT, "down"], capture_output=True, timeout=120)
+
+
+def snakemake_command(*args, limit):
+    return ["timeout", "-k", "15", str(limit), sys.executable, "-m", "snakemake",
+            "--workflow-profile", "profiles/slurm-local", *args]  # fmt: skip
+
+
+def run_slurm(workflow, *args, limit=600):
+    result = subprocess.run(
+        snakemake_command(*args, limit=limit),
+        cwd=workflow,
+        stdin=subprocess.DEVNULL,  # no job-control surprises (slurm-local.md, problem 8)
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 124, "Snakemake timed out: SLURM status polling hung?"
+    return result.returncode, result.stdout + result.stderr
+
+
+def write_config(workflow, text):
+    # One core for measure_cost: the node has 2, and other jobs need one too.
+    (workflow / "config.yaml").write_text("resources: {measure_cost: {threads: 1}}\n" + text)
+
+
+def test_tiny_config_runs_through_sbatch(cluster, workflow_copy):
+    write_config(workflow_copy, (REPO / "tests/configs/tiny.yaml").read_text())
+    rc, output = run_slurm(workflow_copy)
+    assert rc == 0, output[-4000:]
+    job_ids = {int(job) for job, _ in SUBMITTED.findall(output)}
+    # Every job except the local ones (tables, figures: `localrule x:`) is its own SLURM job.
+    remote = re.findall(r"^rule (\w+):", output, flags=re.M)
+    assert len(job_ids) == len(remote) > 0 and "train_teacher" in remote
+    metrics = pd.read_parquet(workflow_copy / "results/img/metrics.parquet")
+    assert set(metrics["model"]) == {"ensemble", "hydra"}
+    for table in ("summary", "cost", "mu_gap", "ood"):
+        assert (workflow_copy / f"results/img/tables/{table}.md").stat().st_size > 0
+
+
+def test_failing_job_is_reported_failed(cluster, workflow_copy, tmp_path):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    write_config(
+        workflow_copy,
+        f"data_root: {empty}\n" + (REPO / "tests/configs/tiny-mnist.yaml").read_text(),
+    )
+    rc, output = run_slurm(workflow_copy, "--retries", "0", "results/mnist/dataset.npz")
+    assert rc != 0
+    assert "Error in rule prepare_dataset" in output
+    assert "SLURM status is: 'FAILED'" in output
+    log = (workflow_copy / "logs/prepare_dataset/mnist.log").read_text()
+    assert str(empty) in log  # our loader's error names the missing folder
+
+
+SLOW_TEACHER = """
+experiments:
+  slow:
+    dataset: {name: spiral, arms: 3, train_per_arm: 2000, noise: 0.1, seed: 0}
+    teacher: {arch: mlp, hidden: [64, 64], train: {epochs: 200, batch_size: 32}}
+    ensemble: {size: 1}
+    distill_seeds: [0]
+    students: {kd: {method: kd}}
+    eval_sets: {test: {kind: test}}
+"""
+
+
+def test_cancelled_training_is_resubmitted_and_resumes(cluster, workflow_copy):
+    """scancel mid-training: --retries resubmits the job and it resumes from its checkpoint."""
+    write_config(workflow_copy, SLOW_TEACHER)
+    target = "results/slow/teachers/seed0/model.pt"
+    resume = workflow_copy / "results/.resume/slow/teacher-seed0.pt"
+    command = snakemake_command("--retries", "1", target, limit=600)
+    with subprocess.Popen(
+        command,
+        cwd=workflow_copy,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as snakemake:
+        deadline = time.monotonic() + 300
+        while not resume.exists():  # the first epoch is done and saved
+            assert snakemake.poll() is None, snakemake.stdout.read()
+            assert time.monotonic() < deadline, "training never wrote its resume state"
+            time.sleep(0.5)
+        time.sleep(3)  # a few more epochs
+        running = subprocess.run(
+            ["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"], capture_output=True, text=True
+        ).stdout
+        first = [line.split()[0] for line in running.splitlines() if "train_teacher" in line]
+        assert len(first) == 1, running
+        subprocess.run(["scancel", first[0]], check=True)
+        output = snakemake.communicate()[0]
+    assert snakemake.returncode == 0, output[-4000:]
+    assert "CANCELLED" in output
+    jobs = [int(job) for job, log in SUBMITTED.findall(output) if "train_teacher" in log]
+    assert len(jobs) == 2 and jobs[0] == int(first[0]), output[-4000:]
+    log = (workflow_copy / "logs/train_teacher/slow/seed0.log").read_text()
+    resumed = re.search(r"resumed from \S+ after epoch (\d+)/200", log)
+    assert resumed and int(resumed.group(1)) >= 1, log[:2000]
+    print(f"SLURM jobs {jobs}: cancelled, resubmitted, {resumed.group(0)}")
