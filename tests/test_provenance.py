@@ -46,7 +46,7 @@ def test_parquet_keeps_the_table_and_carries_the_record(tmp_path):
     assert provenance.read(tmp_path / "nothing.npz") is None
 
 
-def test_git_state_names_commit_and_dirty_tracked_files(tmp_path):
+def test_git_state_names_commit_and_dirty_tracked_files(tmp_path, monkeypatch):
     def git(*args):
         subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
 
@@ -62,6 +62,8 @@ def test_git_state_names_commit_and_dirty_tracked_files(tmp_path):
     (tmp_path / "code.py").write_text("x = 2\n")
     assert provenance.git_state(tmp_path) == {"commit": head, "dirty": True}
     assert provenance.git_state(tmp_path / "..")["commit"] is None
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git on this node: recorded, not fatal
+    assert "git not runnable" in provenance.git_state(tmp_path)["note"]
 
 
 def make_chain(root):

@@ -13,6 +13,7 @@ import time
 import pandas as pd
 import pytest
 from conftest import REPO
+from ensemble_distill import provenance
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
@@ -62,9 +63,12 @@ def test_tiny_config_runs_through_sbatch(cluster, workflow_copy):
     remote = re.findall(r"^rule (\w+):", output, flags=re.M)
     assert len(job_ids) == len(remote) > 0 and "train_teacher" in remote
     metrics = pd.read_parquet(workflow_copy / "results/img/metrics.parquet")
-    assert set(metrics["model"]) == {"ensemble", "hydra"}
+    assert set(metrics["model"]) == {"ensemble", "single", "hydra"}
     for table in ("summary", "cost", "mu_gap", "ood"):
         assert (workflow_copy / f"results/img/tables/{table}.md").stat().st_size > 0
+    # Provenance names the SLURM job that trained each checkpoint.
+    teacher = provenance.read(workflow_copy / "results/img/teachers/seed5/model.pt")
+    assert int(teacher["slurm_job_id"]) in job_ids
 
 
 def test_failing_job_is_reported_failed(cluster, workflow_copy, tmp_path):

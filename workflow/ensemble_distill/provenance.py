@@ -59,7 +59,10 @@ def git_state(root=REPO_ROOT):
             ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30
         )
 
-    head = git("rev-parse", "HEAD")
+    try:
+        head = git("rev-parse", "HEAD")
+    except OSError as error:  # no git on this node
+        return {"commit": None, "dirty": None, "note": f"git not runnable: {error}"}
     if head.returncode != 0:
         return {"commit": None, "dirty": None, "note": f"{root} is not a git checkout"}
     dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
