@@ -54,3 +54,10 @@ def run_tiny_config(workflow, config_name, data_root=None, git=False):
     result = snakemake("--cores", "2", cwd=workflow)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workflow / "results"
+
+
+@pytest.fixture
+def say(request):
+    """Write a line to the terminal even while pytest captures output (for CI summaries)."""
+    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
+    return lambda line: terminal.write_line(f"\n[{request.node.name}] {line}")

@@ -54,8 +54,9 @@ def write_config(workflow, text):
     (workflow / "config.yaml").write_text("resources: {measure_cost: {threads: 1}}\n" + text)
 
 
-def test_tiny_config_runs_through_sbatch(cluster, workflow_copy):
+def test_tiny_config_runs_through_sbatch(cluster, workflow_copy, say):
     write_config(workflow_copy, (REPO / "tests/configs/tiny.yaml").read_text())
+    tic = time.monotonic()
     rc, output = run_slurm(workflow_copy)
     assert rc == 0, output[-4000:]
     job_ids = {int(job) for job, _ in SUBMITTED.findall(output)}
@@ -69,9 +70,14 @@ def test_tiny_config_runs_through_sbatch(cluster, workflow_copy):
     # Provenance names the SLURM job that trained each checkpoint.
     teacher = provenance.read(workflow_copy / "results/img/teachers/seed5/model.pt")
     assert int(teacher["slurm_job_id"]) in job_ids
+    say(
+        f"{len(job_ids)} SLURM jobs (ids {min(job_ids)}-{max(job_ids)}) and "
+        f"{output.count('localrule ')} local jobs in {time.monotonic() - tic:.0f} s; "
+        f"teacher seed5 trained in SLURM job {teacher['slurm_job_id']}"
+    )
 
 
-def test_failing_job_is_reported_failed(cluster, workflow_copy, tmp_path):
+def test_failing_job_is_reported_failed(cluster, workflow_copy, tmp_path, say):
     empty = tmp_path / "no-data"
     empty.mkdir()
     write_config(
@@ -84,6 +90,7 @@ def test_failing_job_is_reported_failed(cluster, workflow_copy, tmp_path):
     assert "SLURM status is: 'FAILED'" in output
     log = (workflow_copy / "logs/prepare_dataset/mnist.log").read_text()
     assert str(empty) in log  # our loader's error names the missing folder
+    say(re.search(r"SLURM-job '\d+' failed, SLURM status is: 'FAILED'", output).group(0))
 
 
 SLOW_TEACHER = """
@@ -98,7 +105,7 @@ experiments:
 """
 
 
-def test_cancelled_training_is_resubmitted_and_resumes(cluster, workflow_copy):
+def test_cancelled_training_is_resubmitted_and_resumes(cluster, workflow_copy, say):
     """scancel mid-training: --retries resubmits the job and it resumes from its checkpoint."""
     write_config(workflow_copy, SLOW_TEACHER)
     target = "results/slow/teachers/seed0/model.pt"
@@ -132,4 +139,4 @@ def test_cancelled_training_is_resubmitted_and_resumes(cluster, workflow_copy):
     log = (workflow_copy / "logs/train_teacher/slow/seed0.log").read_text()
     resumed = re.search(r"resumed from \S+ after epoch (\d+)/200", log)
     assert resumed and int(resumed.group(1)) >= 1, log[:2000]
-    print(f"SLURM jobs {jobs}: cancelled, resubmitted, {resumed.group(0)}")
+    say(f"SLURM jobs {jobs}: {jobs[0]} cancelled, {jobs[1]} resubmitted: {resumed.group(0)}")
