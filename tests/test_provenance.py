@@ -69,39 +69,52 @@ def test_git_state_names_commit_and_dirty_tracked_files(tmp_path, monkeypatch):
 def make_chain(root):
     """raw -> dataset.npz -> model.pt -> metrics.parquet, each written with its record."""
     (root / "raw.txt").write_text("1 2 3\n")
+    (root / "results").mkdir()
     provenance.note_data_file("raw.txt")
     record = provenance.start(config={"dataset": "toy"})
-    (root / "dataset.npz").write_bytes(b"dataset")
-    provenance.write_sidecar(record, ["dataset.npz"])
+    (root / "results/dataset.npz").write_bytes(b"dataset")
+    provenance.write_sidecar(record, ["results/dataset.npz"])
     provenance._data_files.clear()
-    record = provenance.start(config={"teacher": 1}, seeds={"member": 0}, inputs=["dataset.npz"])
-    (root / "model.pt").write_bytes(b"weights")
-    provenance.write_sidecar(record, ["model.pt"])
-    record = provenance.start(config={"model": "ensemble"}, inputs=["model.pt"])
-    provenance.write_parquet(pd.DataFrame({"value": [1.0]}), "metrics.parquet", record)
+    record = provenance.start(
+        config={"teacher": 1}, seeds={"member": 0}, inputs=["results/dataset.npz"]
+    )
+    (root / "results/model.pt").write_bytes(b"weights")
+    provenance.write_sidecar(record, ["results/model.pt"])
+    record = provenance.start(config={"model": "ensemble"}, inputs=["results/model.pt"])
+    provenance.write_parquet(pd.DataFrame({"value": [1.0]}), "results/metrics.parquet", record)
+
+
+def run_audit(*args):
+    audit.current_sha256.cache_clear()
+    try:
+        audit.main(list(args))
+    except SystemExit as exit_:
+        return exit_.code
+    return 0
 
 
 def test_audit_traces_to_raw_data_and_flags_changed_or_missing_files(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     make_chain(tmp_path)
-    audit.current_sha256.cache_clear()
-    audit.main(["metrics.parquet"])
+    assert run_audit("results/metrics.parquet") == 0
     out = capsys.readouterr().out
     for path in ("metrics.parquet", "model.pt", "dataset.npz", "raw.txt"):
         assert path in out
     assert "raw.txt  [ok sha256" in out and "seeds member=0" in out
     assert "every recorded hash matches" in out
 
-    (tmp_path / "model.pt").write_bytes(b"retrained")
+    (tmp_path / "results/model.pt").write_bytes(b"retrained")
     (tmp_path / "raw.txt").unlink()
-    audit.current_sha256.cache_clear()
-    with pytest.raises(SystemExit) as exit_:
-        audit.main(["metrics.parquet"])
+    assert run_audit("results/metrics.parquet") == 1
     out = capsys.readouterr().out
-    assert exit_.value.code == 1
-    assert "model.pt: sha256" in out and "recorded by metrics.parquet" in out
-    assert "raw.txt: missing (recorded by dataset.npz)" in out
-    provenance._data_files.clear()
+    assert "results/model.pt: sha256" in out and "recorded by results/metrics.parquet" in out
+    assert "raw.txt: missing (recorded by results/dataset.npz)" in out
+
+    (tmp_path / "results/dataset.provenance.json").unlink()
+    assert run_audit("results/model.pt") == 1
+    out = capsys.readouterr().out
+    assert "results/model.pt: sha256" in out and "recorded by results/model.pt's record" in out
+    assert "results/dataset.npz: no provenance record" in out
 
 
 def test_audit_cell_rejects_unknown_names_with_what_exists(tmp_path, monkeypatch):

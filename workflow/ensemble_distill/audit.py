@@ -33,6 +33,7 @@ class Audit:
         self.root = Path(root)
         self.verbose = verbose
         self.seen = set()
+        self.commits = set()
         self.problems = []
         self.lines = []
 
@@ -52,6 +53,7 @@ class Audit:
     def describe(self, record):
         git = record.get("git") or {}
         commit = (git.get("commit") or "no git")[:10] + (" dirty" if git.get("dirty") else "")
+        self.commits.add(commit)
         parts = [f"commit {commit}", f"config {record.get('config_sha256', '')[:10]}"]
         if seeds := {k: v for k, v in (record.get("seeds") or {}).items() if v is not None}:
             parts.append("seeds " + ",".join(f"{k}={v}" for k, v in seeds.items()))
@@ -65,10 +67,19 @@ class Audit:
         """Print ``path`` and, once per artifact, the artifacts and files it was made from."""
         indent = "  " * depth
         status = self.check(path, recorded, by) if by else self.self_check(path, record)
-        record = provenance.read(self.root / path) if current_sha256(self.root / path) else record
         line = f"{indent}{path}  [{status}]"
+        if current_sha256(self.root / path):
+            try:
+                record = provenance.read(self.root / path)
+            except Exception as error:  # a damaged Parquet file or sidecar
+                self.problems.append(f"{path}: provenance record unreadable: {error}")
+                record = None
+        if record is None and "results" in Path(path).parts:
+            self.problems.append(f"{path}: no provenance record (sidecar or Parquet metadata)")
+            self.lines.append(line + "  (no provenance record)")
+            return
         if record is None:
-            self.lines.append(line + ("  (raw input)" if by else "  (no provenance record)"))
+            self.lines.append(line + "  (raw input)")
             return
         if path in self.seen:
             self.lines.append(line + "  (see above)")
@@ -161,10 +172,8 @@ def main(argv=None):
     else:
         parser.error("give an artifact path, or all of --experiment --model --metric --eval-set")
     print("\n".join(audit.lines))
-    commits = sorted(
-        {line.split("commit ")[1].split(",")[0] for line in audit.lines if "commit " in line}
-    )
-    print(f"\n{len(audit.seen)} artifact(s) traced; code commit(s): {', '.join(commits)}")
+    commits = ", ".join(sorted(audit.commits))
+    print(f"\n{len(audit.seen)} artifact(s) traced; code commit(s): {commits}")
     if audit.problems:
         print(f"{len(audit.problems)} problem(s):\n  " + "\n  ".join(audit.problems))
         sys.exit(1)
