@@ -11,6 +11,7 @@ from ensemble_distill.io import file_sha256
 
 def test_sidecar_records_inputs_outputs_config_versions_and_job(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    provenance.note_data_file(__file__)  # read by an earlier job of this process: not an input
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     data = tmp_path / "data.npz"
     data.write_bytes(b"inputs")
@@ -70,11 +71,10 @@ def make_chain(root):
     """raw -> dataset.npz -> model.pt -> metrics.parquet, each written with its record."""
     (root / "raw.txt").write_text("1 2 3\n")
     (root / "results").mkdir()
-    provenance.note_data_file("raw.txt")
     record = provenance.start(config={"dataset": "toy"})
+    provenance.note_data_file("raw.txt")
     (root / "results/dataset.npz").write_bytes(b"dataset")
     provenance.write_sidecar(record, ["results/dataset.npz"])
-    provenance._data_files.clear()
     record = provenance.start(
         config={"teacher": 1}, seeds={"member": 0}, inputs=["results/dataset.npz"]
     )

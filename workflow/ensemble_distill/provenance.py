@@ -27,7 +27,7 @@ PARQUET_KEY = b"ensemble_distill.provenance"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("torch", "torchvision", "snakemake", "numpy", "pandas", "pyarrow", "scikit-learn")
 
-# Files a loader read on its own (raw data files: MNIST idx, UCI tables), with their hashes.
+# Raw data files (MNIST idx, UCI tables) a loader read since the job's ``start``, with hashes.
 _data_files = {}
 
 
@@ -109,7 +109,7 @@ class Record(dict):
     """One job's provenance; ``finish`` completes it when the outputs are written."""
 
     def finish(self, outputs=(), upstream=None):
-        self["inputs"].update({path: sha for path, sha in _data_files.items()})
+        self["inputs"].update(_data_files)
         self["outputs"] = {str(p): file_sha256(p) for p in outputs}
         if upstream is not None:
             self["upstream"] = upstream
@@ -120,6 +120,7 @@ class Record(dict):
 
 def start(config, seeds=None, inputs=()):
     """Begin a job's record: code, config and its hash, seeds, input hashes, machine, job."""
+    _data_files.clear()  # raw files count from here on: one job, one record
     return Record(
         command=[sys.executable.rsplit("/", 1)[-1], "-m", main_module(), *sys.argv[1:]],
         git=git_state(),
