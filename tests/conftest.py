@@ -58,6 +58,11 @@ def run_tiny_config(workflow, config_name, data_root=None, git=False):
 
 @pytest.fixture
 def say(request):
-    """Write a line to the terminal even while pytest captures output (for CI summaries)."""
-    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
-    return lambda line: terminal.write_line(f"\n[{request.node.name}] {line}")
+    """Print a line to the terminal even while pytest captures output (for CI summaries)."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+
+    def write(line):
+        with capture.global_and_fixture_disabled():
+            print(f"\n[{request.node.name}] {line}", flush=True)
+
+    return write
