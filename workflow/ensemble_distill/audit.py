@@ -144,7 +144,7 @@ def audit_cell(audit, experiment, model, metric, eval_set):
     )
     record = provenance.read(audit.root / table)
     if record is None:
-        audit.lines.append(f"{table}: no provenance record (written before provenance existed)")
+        audit.problems.append(f"{table}: no provenance record (written before provenance existed?)")
         return
     audit.lines.append(f"{table}  [{audit.self_check(table, record)}]")
     audit.lines.append(f"    {audit.describe(record)}")
