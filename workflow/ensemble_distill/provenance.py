@@ -97,9 +97,12 @@ def hardware():
         info.update(gpu=None, cuda=None)
     else:
         cuda = torch.cuda.is_available()
+        used = cuda and torch.cuda.is_initialized()  # this job ran on the GPU, not only saw it
         info.update(
             gpu=torch.cuda.get_device_name(0) if cuda else None,
             cuda=torch.version.cuda if cuda else None,
+            gpu_used=used,
+            gpu_peak_memory_mb=torch.cuda.max_memory_allocated() / 2**20 if used else None,
             torch_threads=torch.get_num_threads(),
         )
     return info
