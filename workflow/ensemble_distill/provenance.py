@@ -189,3 +189,45 @@ def upstream_of(paths):
             record.pop("upstream", None)
         found[str(path)] = record
     return found
+
+
+def summary(records):
+    """One row per artifact: who made it and from which code (for the HTML report)."""
+    import pandas as pd
+
+    rows = []
+    for path in records:
+        record = json.loads(Path(path).read_text())
+        upstream = [r for r in (record.get("upstream") or {}).values() if r]
+        rows.append(
+            {
+                "artifact": ", ".join(record["outputs"]),
+                "commit": record["git"].get("commit"),
+                "dirty": record["git"].get("dirty"),
+                "upstream_commits": ", ".join(
+                    sorted({str(r["git"].get("commit")) for r in upstream})
+                ),
+                "config_sha256": record["config_sha256"][:12],
+                "host": record["host"],
+                "slurm_job_id": record.get("slurm_job_id"),
+                "finished": record["finished"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Table of the provenance of tables/figures.")
+    parser.add_argument("--records", nargs="+", required=True, help="*.provenance.json files")
+    parser.add_argument("--out", required=True, help="CSV")
+    args = parser.parse_args(argv)
+    record = start(config={"records": len(args.records)}, inputs=args.records)
+    with atomic_path(args.out) as tmp:
+        summary(args.records).to_csv(tmp, index=False)
+    write_sidecar(record, [args.out])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,7 @@
 import json
 
 from ensemble_distill.config import cluster_resources, experiments_to_run, member_seeds
+from ensemble_distill.provenance import sidecar_path
 
 
 EXPERIMENTS = config["experiments"]
@@ -154,10 +155,19 @@ def figures(exp):
     return out
 
 
-def all_outputs():
+def results_of_all():
+    """The tables and figures of every experiment that runs."""
     out = []
     for exp in experiments_to_run(config):
         out += tables(exp) + figures(exp)
     if uci_experiments():
         out.append("results/uci_table4.md")
     return out
+
+
+def result_records(wildcards):
+    return [str(sidecar_path(path)) for path in results_of_all()]
+
+
+def all_outputs():
+    return results_of_all() + ["results/provenance_summary.csv"]
