@@ -68,6 +68,9 @@ class Audit:
         indent = "  " * depth
         status = self.check(path, recorded, by) if by else self.self_check(path, record)
         line = f"{indent}{path}  [{status}]"
+        if path in self.seen:  # its own inputs are listed where it first appeared
+            self.lines.append(line + "  (see above)")
+            return
         if current_sha256(self.root / path):
             try:
                 record = provenance.read(self.root / path)
@@ -80,9 +83,6 @@ class Audit:
             return
         if record is None:
             self.lines.append(line + "  (raw input)")
-            return
-        if path in self.seen:
-            self.lines.append(line + "  (see above)")
             return
         self.seen.add(path)
         self.lines.append(f"{line}  {' '.join(record.get('command', [])[:3])}")
