@@ -35,7 +35,8 @@ def test_default_config_is_valid_and_gets_defaults():
         ),
         (
             lambda c: c["experiments"]["spiral"]["students"]["kd"].update(method="bayes"),
-            "experiments.spiral.students.kd.method': 'bayes' is not one of ['kd', 'hydra', 'end2']",
+            "experiments.spiral.students.kd.method': 'bayes' is not one of ['kd', 'hydra', "
+            "'end2', 'batchensemble', 'mimo', 'be_scratch']",
         ),
         (
             lambda c: c["experiments"]["spiral"]["students"]["kd"].update(hinton_epochs=3),

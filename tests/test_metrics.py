@@ -79,7 +79,8 @@ def test_ensemble_nll_uses_the_mixture_not_the_mean_of_nlls():
 
 def test_unlabelled_sets_get_only_uncertainties():
     m = metrics_of(log([[[0.5, 0.5]], [[0.9, 0.1]]]), np.array([-1]))
-    assert set(m) == {"total_uncertainty", "data_uncertainty", "model_uncertainty"}
+    assert set(m) == {"total_uncertainty", "data_uncertainty", "model_uncertainty",
+                      "diversity_kl", "disagreement"}  # fmt: skip
 
 
 def test_ensemble_file_also_scores_each_member():

@@ -13,7 +13,7 @@ def test_parameter_counts_match_the_hydra_paper_table_5():
 
 def test_copy_head_takes_the_teachers_last_layers():
     spec = hydra_spec([2, 100, 100, 3], {"type": "copy", "layers": 2}, n_heads=1)
-    assert spec["body"] == [2, 100] and spec["head"] == [100, 100, 3]
+    assert spec["body"]["sizes"] == [2, 100] and spec["head"] == [100, 100, 3]
 
 
 def test_grown_heads_start_equal_to_the_hinton_head():

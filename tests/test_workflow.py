@@ -36,11 +36,11 @@ def test_lint_is_clean(workflow_copy):
 
 
 def test_invalid_config_fails_before_any_job_with_the_key_path(workflow_copy):
-    (workflow_copy / "bad.yaml").write_text("experiments: {spiral: {teacher: {arch: cnn}}}\n")
+    (workflow_copy / "bad.yaml").write_text("experiments: {spiral: {teacher: {arch: resnet}}}\n")
     result = snakemake("-n", "--configfile", "bad.yaml", cwd=workflow_copy)
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert "experiments.spiral.teacher.arch': 'cnn' is not one of ['mlp']" in output
+    assert "experiments.spiral.teacher.arch': 'resnet' is not one of ['mlp', 'cnn']" in output
 
 
 def test_tiny_config_end_to_end(workflow_copy):

@@ -5,10 +5,13 @@ and all problems are reported at once rather than the first only.
 """
 
 import copy
+import json
 from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator, validators
+
+from .methods import METHODS, method_of, unused_keys
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
@@ -16,7 +19,8 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schem
 IMAGE_DATASETS = {"digits", "mnist", "fashion_mnist"}
 GRID_DATASETS = {"spiral", "toy_regression"}  # 2-D and 1-D inputs
 REGRESSION_DATASETS = {"toy_regression", "uci"}
-REGRESSION = {"methods": {"kd", "hydra"}, "eval_sets": {"test", "grid"}}
+REGRESSION_EVAL_SETS = {"test", "grid"}
+ONE_PER_EXPERIMENT = ("test", "validation")  # eval-set kinds an experiment has at most once
 
 
 class ConfigError(ValueError):
@@ -61,6 +65,7 @@ def _key_path(parts):
 
 def validate_config(config, schema_path=SCHEMA_PATH):
     """Validate ``config`` in place (filling defaults) and return it; raise ConfigError."""
+    raw = copy.deepcopy(config)  # before defaults: which keys did the user set?
     validator = _with_defaults(Draft202012Validator)(load_schema(schema_path))
     problems = []
     for error in validator.iter_errors(config):
@@ -71,15 +76,16 @@ def validate_config(config, schema_path=SCHEMA_PATH):
             message = f"key '{error.path[-1]}' is not allowed here"
         problems.append(f"config key '{_key_path(error.absolute_path)}': {message}")
     if not problems:
-        problems = _semantic_problems(config)
+        problems = _semantic_problems(config, raw)
     if problems:
         listed = "\n  - ".join(sorted(set(problems)))
         raise ConfigError(f"invalid configuration:\n  - {listed}")
     return config
 
 
-def _semantic_problems(config):
-    """Checks a JSON schema cannot express: cross-key consistency."""
+def _semantic_problems(config, raw):
+    """Checks a JSON schema cannot express: cross-key consistency, and keys that a method
+    does not use for the experiment's task (methods.py says which it uses)."""
     problems = []
     for name in config.get("run", []):
         if name not in config["experiments"]:
@@ -108,17 +114,40 @@ def _semantic_problems(config):
                     f"config key '{where}.eval_sets.{set_name}.kind': 'grid' needs 1-D or 2-D "
                     f"inputs ({sorted(GRID_DATASETS)}), found '{dataset}'"
                 )
-            if dataset in REGRESSION_DATASETS and kind not in REGRESSION["eval_sets"]:
+            if dataset in REGRESSION_DATASETS and kind not in REGRESSION_EVAL_SETS:
                 problems.append(
                     f"config key '{where}.eval_sets.{set_name}.kind': regression supports "
-                    f"{sorted(REGRESSION['eval_sets'])}, found '{kind}'"
+                    f"{sorted(REGRESSION_EVAL_SETS)}, found '{kind}'"
+                )
+        for kind in ONE_PER_EXPERIMENT:
+            named = eval_sets_of_kind(exp, kind)
+            if len(named) > 1:
+                problems.append(
+                    f"config key '{where}.eval_sets': at most one eval set of kind '{kind}', "
+                    f"found {named}"
                 )
         n_layers = len(exp["teacher"]["hidden"]) + 1
+        task = "regression" if dataset in REGRESSION_DATASETS else "classification"
+        raw_students = raw.get("experiments", {}).get(name, {}).get("students", {})
         for student, spec in exp["students"].items():
-            if dataset in REGRESSION_DATASETS and spec["method"] not in REGRESSION["methods"]:
+            method = method_of(spec)
+            if task == "regression" and not method.regression:
+                supported = sorted(m for m, spec in METHODS.items() if spec.regression)
                 problems.append(
                     f"config key '{where}.students.{student}.method': regression supports "
-                    f"{sorted(REGRESSION['methods'])}, found '{spec['method']}'"
+                    f"{supported}, found '{spec['method']}'"
+                )
+            else:
+                for key in unused_keys(raw_students.get(student, {}), task):
+                    problems.append(
+                        f"config key '{where}.students.{student}.{key}': method "
+                        f"'{spec['method']}' does not use it for {task}"
+                    )
+            n_teachers = spec.get("teachers")
+            if n_teachers is not None and n_teachers > exp["ensemble"]["size"]:
+                problems.append(
+                    f"config key '{where}.students.{student}.teachers': at most the ensemble "
+                    f"size {exp['ensemble']['size']}, found {n_teachers}"
                 )
             head = spec.get("head", {})
             if head.get("type") == "copy" and head["layers"] >= n_layers:
@@ -134,6 +163,68 @@ def member_seeds(experiment):
     """The ensemble's member seeds: ``ensemble.seeds`` or ``0..M-1``."""
     ens = experiment["ensemble"]
     return list(ens.get("seeds") or range(ens["size"]))
+
+
+def student_teacher_seeds(experiment, student):
+    """Member seeds a student learns from: the first ``teachers`` of the ensemble."""
+    seeds = member_seeds(experiment)
+    return seeds[: experiment["students"][student].get("teachers") or len(seeds)]
+
+
+def eval_sets_of_kind(experiment, *kinds):
+    return [name for name, spec in experiment["eval_sets"].items() if spec["kind"] in kinds]
+
+
+def test_set(experiment):
+    """The experiment's test eval set (kind ``test``), or None."""
+    return next(iter(eval_sets_of_kind(experiment, "test")), None)
+
+
+def validation_set(experiment):
+    """The eval set on which temperature scaling is fitted (kind ``validation``), or None."""
+    return next(iter(eval_sets_of_kind(experiment, "validation")), None)
+
+
+def is_regression(experiment):
+    return experiment["dataset"]["name"] in REGRESSION_DATASETS
+
+
+def perturbation_pairs(experiment):
+    """{perturbed student: its baseline}: the student whose config is the same but for
+    ``perturbation`` (kind none), for paired comparisons on the same distillation seeds."""
+
+    def without_perturbation(spec):
+        return json.dumps({k: v for k, v in spec.items() if k != "perturbation"}, sort_keys=True)
+
+    students = experiment["students"]
+    plain = {
+        without_perturbation(spec): name
+        for name, spec in students.items()
+        if spec.get("perturbation", {"kind": "none"})["kind"] == "none"
+    }
+    return {
+        name: plain[without_perturbation(spec)]
+        for name, spec in students.items()
+        if spec.get("perturbation", {"kind": "none"})["kind"] != "none"
+        and without_perturbation(spec) in plain
+    }
+
+
+DEFAULT_STEP = 1 / 255
+
+
+def analysis_settings(experiment):
+    """Step η and temperature of the diversity/Jacobian analyses: those of the experiment's
+    first perturbed student (else 1/255 and the first student's temperature)."""
+    students = list(experiment["students"].values())
+    perturbed = [s for s in students if s.get("perturbation", {}).get("kind", "none") != "none"]
+    first = (perturbed or students or [{}])[0]
+    return {
+        "step": first.get("perturbation", {}).get("step", DEFAULT_STEP)
+        if perturbed
+        else DEFAULT_STEP,
+        "temperature": first.get("temperature", 1.0),
+    }
 
 
 def experiments_to_run(config):

@@ -328,6 +328,14 @@ def load_uci(spec, data_root=None):
     return regression_dataset(spec["set"], splits)
 
 
+# Valid input range by dataset (perturbed inputs are clipped to it); None: unbounded.
+INPUT_BOUNDS = {"digits": (0.0, 1.0), "mnist": (0.0, 1.0), "fashion_mnist": (0.0, 1.0)}
+
+
+def input_bounds(name):
+    return INPUT_BOUNDS.get(name)
+
+
 LOADERS = {
     "spiral": load_spiral,
     "toy_regression": load_toy_regression,

@@ -1,16 +1,17 @@
-"""Distill a teacher ensemble into one student: Hinton KD, Hydra or EnD² (Prior Network).
+"""Distill a teacher ensemble into one student, by any method of the registry (methods.py).
 
 Usage::
 
     python -m ensemble_distill.distill --data dataset.npz --student '{"method": "hydra", ...}' \\
-        --teachers t0.pt t1.pt ... --seed 0 --resume-dir results/.resume/... --out model.pt
+        --teachers t0.pt t1.pt ... --seed 0 --resume results/.resume/... --out model.pt
 
-KD trains a copy of the teacher architecture on the ensemble mean (for regression: one
-Gaussian on the teachers' mixture). Hydra trains a shared body with a single "Hinton head"
-on the mean (phase 1), copies it into M heads, and trains head m on teacher m (phase 2;
-Gaussian heads with a closed-form KL for regression). EnD² trains a Dirichlet output on
-the teachers' probability vectors with an annealed temperature. Teacher outputs are
-computed once per split. Regression benchmarks distill every split in this one process.
+The method says how the student is built and what each training phase matches: the
+ensemble mean (KD; for regression one Gaussian on the teachers' mixture), teacher m with
+member/head m (Hydra phase 2, BatchEnsemble, MIMO), the teachers' probability vectors
+(EnD²'s Dirichlet) or the labels (a from-scratch baseline). With a perturbation
+(perturb.py) the teachers are asked per batch, on the perturbed input the student sees;
+otherwise their outputs are computed once per split (the fast path). Regression
+benchmarks distill every split in this one process.
 """
 
 import argparse
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 
 from . import provenance
-from .datasets import Dataset
+from .datasets import Dataset, input_bounds
 from .io import file_sha256, load_checkpoint, save_checkpoint
 from .losses import (
     annealed_temperature,
@@ -31,25 +32,29 @@ from .losses import (
     hydra_loss,
     kd_gaussian_loss,
     kd_loss,
+    nll_loss,
 )
-from .models import TASK_OUTPUT, Members, build_model, hydra_spec, load_model
+from .methods import method_of
+from .models import Members, build_model, load_model
+from .perturb import perturbation
 from .train import add_job_arguments, configure_torch, fingerprint, fit, log, pick_device
 
-# Losses by task: (match the ensemble mean / mixture, match member m with head m).
-LOSSES = {
-    "classification": (kd_loss, hydra_loss),
-    "regression": (kd_gaussian_loss, hydra_gaussian_loss),
+# What a phase's loss matches, by task: the ensemble mean / mixture, or teacher m per member.
+MATCH = {
+    "classification": {"mean": kd_loss, "members": hydra_loss},
+    "regression": {"mean": kd_gaussian_loss, "members": hydra_gaussian_loss},
 }
+NO_PERTURBATION = {"kind": "none"}
 
 
 def load_teachers(paths, split=0):
-    """Teacher checkpoints as one ``Members`` module whose output is (B, M, C)."""
+    """Teacher checkpoints as one frozen ``Members`` module whose output is (B, M, C)."""
     checkpoints = [load_checkpoint(p) for p in paths]
     specs = {json.dumps(c["spec"], sort_keys=True) for c in checkpoints}
     if len(specs) != 1:
         raise ValueError(f"teachers {list(map(str, paths))} have different architectures: {specs}")
     # Each teacher checkpoint is a one-member ``Members``; unwrap so outputs stack to M.
-    members = Members([load_model(c, split)[0] for c in checkpoints])
+    members = Members([load_model(c, split)[0] for c in checkpoints]).requires_grad_(False)
     return members.eval(), checkpoints[0]["spec"], [c["seed"] for c in checkpoints]
 
 
@@ -58,84 +63,141 @@ def teacher_logits(teachers, x, batch_size=2048):
     return torch.cat([teachers(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
-def distill_split(cfg, task, teachers, teacher_spec, train, val, seed, run, resume_dir):
+def batch_preparer(method, teachers, perturb):
+    """The per-batch hook: (x, y[, z]) -> (x, y, x̃, z̃) for the loss.
+
+    x̃ is the perturbed input (x itself without a perturbation); z̃ the teachers' outputs on
+    x̃ (the cached z when x̃ is x). MIMO slots: slot m gets the batch in its own random order
+    (slot 0 keeps it), with teacher m's outputs on those examples as its targets.
+    """
+
+    def prepare(batch, generator):
+        x, y, *cached = batch
+        x_kd = perturb(x, generator) if perturb is not None else x
+        z = cached[0] if cached and x_kd is x else None
+        if z is None and method.uses_teachers:
+            with torch.no_grad():
+                z = teachers(x_kd)
+        if method.slots:
+            b, m = len(x), len(teachers)
+            orders = [torch.arange(b)] + [
+                torch.randperm(b, generator=generator) for _ in range(1, m)
+            ]
+            idx = torch.stack(orders, dim=1).to(x.device)  # (B, M)
+            same = x_kd is x
+            x, y = x[idx], y[idx]
+            x_kd = x if same else x_kd[idx]
+            z = z[idx, torch.arange(m, device=x.device)]  # (B, M, C): teacher m on slot m
+        return x, y, x_kd, z
+
+    return prepare
+
+
+def phase_loss(method, phase, task, cfg, schedule, slots=False):
+    """loss(model, x, y, x̃, z̃) of one phase: the matching term on x̃ (weight α), plus
+    (1 − α)·CE on the clean x (giung2's KD loss; one student pass when x̃ is x)."""
+    alpha = cfg.get("alpha", 1.0)
+
+    def loss(model, x, y, x_kd, z):
+        forward = model.forward_slots if slots else model
+        if phase.target == "labels":
+            return nll_loss(forward(x), y)
+        student = forward(x_kd)
+        if phase.target == "dirichlet":
+            return end2_loss(
+                student, z, temperature=schedule["t"], smoothing=cfg["teacher_smoothing"]
+            )
+        match = MATCH[task][phase.target](student, z, y, temperature=schedule["t"], alpha=1.0)
+        if alpha == 1 or task == "regression":
+            return match
+        clean = student if x_kd is x else forward(x)
+        return alpha * match + (1 - alpha) * nll_loss(clean, y)
+
+    return loss
+
+
+def on_clean_batch(loss):
+    """``loss`` on an unperturbed batch (x, y[, z]): the validation loss."""
+    return lambda model, x, y, *z: loss(model, x, y, x, z[0] if z else None)
+
+
+def distill_split(cfg, task, teachers, teacher_spec, train, val, seed, run, resume_dir, bounds):
     """Train one student on one split; returns (model, spec, output kind, history)."""
-    method, temperature = cfg["method"], cfg["temperature"]
-    match_mean, match_members = LOSSES[task]
+    method = method_of(cfg)
     torch.manual_seed(seed)
-
-    def objective(loss):
-        alpha = cfg.get("alpha", 1.0)
-        return lambda model, x, y, z: loss(model(x), z, y, temperature=temperature, alpha=alpha)
-
+    spec = method.student_spec(cfg, teacher_spec, len(teachers))
+    model = build_model(spec).to(train[0].device)
+    temperature = cfg.get("temperature", 1.0)
+    perturb = perturbation(cfg.get("perturbation", NO_PERTURBATION), teachers, temperature, bounds)
+    prepare = batch_preparer(method, teachers, perturb)
     run = partial(run, train=train, val=val)
-    output = TASK_OUTPUT[task]
-    if method == "kd":
-        spec = dict(teacher_spec)
-        model = build_model(spec).to(train[0].device)
-        history = run(model, objective(match_mean), resume=resume_dir / "kd.pt", **cfg["train"])
-    elif method == "hydra":
-        spec = hydra_spec(teacher_spec["sizes"], cfg["head"], n_heads=1)
-        model = build_model(spec).to(train[0].device)
-        log(f"phase 1: Hinton head on the ensemble mean, {cfg['hinton_epochs']} epochs")
-        phase1 = {**cfg["train"], "epochs": cfg["hinton_epochs"]}
-        history = run(model, objective(match_mean), resume=resume_dir / "phase1.pt", **phase1)
-        model.grow(len(teachers))
-        spec["heads"] = len(teachers)
-        log(f"phase 2: {len(teachers)} heads, one per teacher")
-        history += run(
-            model, objective(match_members), resume=resume_dir / "phase2.pt", **cfg["train"]
-        )
-    elif method == "end2" and task == "classification":
-        spec, output = dict(teacher_spec), "dirichlet"
-        model = build_model(spec).to(train[0].device)
+    history = []
+    for phase in method.phases:
+        if phase.grow:
+            model.grow(len(teachers))
+            spec["heads"] = len(teachers)
+            log(f"phase {phase.name}: {len(teachers)} heads, one per teacher")
+        epochs = cfg[phase.epochs_key] if phase.epochs_key else cfg["train"]["epochs"]
         schedule = {"t": temperature}
 
-        def set_temperature(epoch):
-            schedule["t"] = annealed_temperature(epoch, temperature, cfg["anneal_epochs"])
-            log(f"EnD2 temperature {schedule['t']:.3f}")
+        def set_temperature(epoch, phase=phase, schedule=schedule):
+            if phase.anneal:
+                schedule["t"] = annealed_temperature(epoch, temperature, cfg["anneal_epochs"])
+                log(f"EnD2 temperature {schedule['t']:.3f}")
 
-        def loss(model, x, y, z, t=None):
-            return end2_loss(
-                model(x), z, temperature=t or schedule["t"], smoothing=cfg["teacher_smoothing"]
-            )
-
-        # The best epoch is chosen on the T = 1 loss: values at other temperatures differ in scale.
-        history = run(
+        # The best epoch is chosen on the clean validation loss (EnD²: at T = 1, since
+        # values at other temperatures differ in scale).
+        val_schedule = {"t": 1.0 if phase.anneal else temperature}
+        log(f"phase {phase.name}: {phase.target} target, {epochs} epochs")
+        history += run(
             model,
-            loss,
-            resume=resume_dir / "end2.pt",
+            phase_loss(method, phase, task, cfg, schedule, slots=method.slots),
+            resume=resume_dir / f"{phase.name}.pt",
+            prepare_batch=prepare,
+            val_loss_fn=on_clean_batch(phase_loss(method, phase, task, cfg, val_schedule)),
             on_epoch=set_temperature,
-            val_loss_fn=partial(loss, t=1.0),
-            **cfg["train"],
+            factor_lr=cfg.get("factor_lr", 1.0),
+            **{**cfg["train"], "epochs": epochs},
         )
-    else:
-        raise ValueError(f"distillation method '{method}' is not available for {task}")
-    return model, spec, output, history
+    return model, spec, method.output_kind(task), history
 
 
 def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, device="auto"):
     device = pick_device(device)
     data = Dataset.load(data_path)
     states, history = [], []
+    method = method_of(student_cfg)
+    # Teacher outputs are cached once per split when nothing changes the training input.
+    cache = (
+        method.uses_teachers and student_cfg.get("perturbation", NO_PERTURBATION)["kind"] == "none"
+    )
     for s in range(data.n_splits):
         teachers, teacher_spec, teacher_seeds = load_teachers(teacher_paths, split=s)
         teachers.to(device)
 
-        def with_targets(x, y, teachers=teachers):
+        def tensors(x, y, with_targets, teachers=teachers):
             x, y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
-            return x, y, teacher_logits(teachers, x)
+            return (x, y, teacher_logits(teachers, x)) if with_targets else (x, y)
 
         x_tr, y_tr, x_va, y_va = data.split(s)
-        train = with_targets(x_tr, y_tr)
-        val = with_targets(x_va, y_va) if len(x_va) else None
+        train = tensors(x_tr, y_tr, cache)
+        val = tensors(x_va, y_va, method.uses_teachers) if len(x_va) else None
         key = fingerprint(file_sha256(data_path), student_cfg, teacher_seeds, seed, s)
         run = partial(fit, seed=seed, fingerprint=key, log=log)
         split_dir = Path(resume_dir) / (f"split{s}" if data.n_splits > 1 else "")
         if data.n_splits > 1:
             log(f"split {s + 1}/{data.n_splits}")
         model, spec, output, split_history = distill_split(
-            student_cfg, data.task, teachers, teacher_spec, train, val, seed, run, split_dir
+            student_cfg,
+            data.task,
+            teachers,
+            teacher_spec,
+            train,
+            val,
+            seed,
+            run,
+            split_dir,
+            input_bounds(data.name),
         )
         states.append({k: v.cpu() for k, v in model.state_dict().items()})
         history.append(split_history)

@@ -122,6 +122,13 @@ def build_eval_set(dataset, spec, data_root=None):
     if dataset.task == "regression":
         return regression_eval_set(dataset, spec)
     x, labels = dataset.x_test, dataset.y_test
+    if kind == "validation":
+        return dict(
+            x=dataset.x_val[None],
+            labels=dataset.y_val,
+            intensities=np.zeros(1),
+            shift=np.array("validation"),
+        )
     if kind == "test":
         arrays = dict(x=x[None], labels=labels, intensities=np.zeros(1), shift=np.array("none"))
         if dataset.input_shape == (2,):  # 2-D toy data: keep the points for overlays

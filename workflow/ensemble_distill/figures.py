@@ -185,6 +185,64 @@ def regression_fit(grids, labels, data):
     return fig
 
 
+def binned_diversity(frame, bins=10):
+    """Mean pairwise KL per equal-width confidence bin: (bin centres, means), empty bins out."""
+    edges = np.linspace(frame["confidence"].min(), 1.0, bins + 1)
+    which = np.clip(np.digitize(frame["confidence"], edges[1:-1]), 0, bins - 1)
+    means = frame.groupby(which)["diversity_kl"].mean()
+    centres = (edges[:-1] + edges[1:]) / 2
+    return centres[means.index], means.to_numpy()
+
+
+def diversity_plots(teachers, per_example, models, test_set):
+    """Paper Fig. 1/5 style: members' mean pairwise KL against the mean prediction's
+    confidence. Left: the teachers on training inputs (clean, Gaussian- and ODS-perturbed)
+    and on the test set; right: the teachers and every multi-member student on test."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for label, part in teachers.groupby("inputs", sort=False):
+        left.plot(*binned_diversity(part), marker="o", label=f"teachers, {label}")
+    test = per_example[per_example["eval_set"] == test_set]
+    for i, model in enumerate(models):
+        part = test[test["model"] == model]
+        if part.empty or part["diversity_kl"].isna().all():
+            continue
+        seed = part["distill_seed"].min()
+        part = part if pd.isna(seed) else part[part["distill_seed"] == seed]
+        target = [left, right] if model == "ensemble" else [right]
+        for ax in target:
+            style = "k--" if model == "ensemble" else f"C{i}-"
+            ax.plot(*binned_diversity(part), style, marker=".", label=f"{model}, test")
+    for ax, title in ((left, "teachers"), (right, "students (first seed) on test")):
+        ax.set(xlabel="confidence (max of mean prediction)", title=title)
+        ax.legend(fontsize=7)
+    left.set_ylabel("mean pairwise KL between members")
+    return fig
+
+
+def jacobian_figure(similarities, snr):
+    """Left: ROC of telling a distilled student's Jacobian similarity to its teacher from a
+    from-scratch student's (AUROC in the legend). Right: gradient SNR, Gaussian vs ODS."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    negatives = similarities[similarities["baseline"]]["cosine"].to_numpy()
+    distilled = similarities[~similarities["baseline"]]
+    for name, part in distilled.groupby("student", sort=False):
+        scores = np.concatenate([part["cosine"].to_numpy(), negatives])
+        truth = np.r_[np.ones(len(part)), np.zeros(len(negatives))]
+        fpr, tpr, _ = roc_curve(truth, scores)
+        left.plot(fpr, tpr, label=f"{name} (AUROC {roc_auc_score(truth, scores):.3f})")
+    left.plot([0, 1], [0, 1], "k:", lw=0.8)
+    left.set(xlabel="false positive rate", ylabel="true positive rate",
+             title="Jacobian cosine similarity to teacher m: distilled vs scratch")  # fmt: skip
+    left.legend(fontsize=7)
+    if not snr.empty:
+        table = snr.groupby(["student", "perturbation"], sort=False)["snr"].mean().unstack()
+        table.plot.bar(ax=right, rot=30)
+        right.set(ylabel="‖E g‖ / sqrt(Σ Var g)", title="gradient SNR of the perturbation term")
+    return fig
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -206,12 +264,25 @@ def main(argv=None):
     p.add_argument("--per-example", nargs="+", required=True)
     p.add_argument("--models", nargs="+", required=True)
     p.add_argument("--out", required=True)
+    p = sub.add_parser("diversity")
+    p.add_argument("--teachers", required=True, help="analysis teachers Parquet")
+    p.add_argument("--per-example", nargs="+", required=True)
+    p.add_argument("--models", nargs="+", required=True)
+    p.add_argument("--test-set", required=True)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("jacobians")
+    p.add_argument("--jacobians", required=True)
+    p.add_argument("--snr", required=True)
+    p.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     inputs = []
-    for key in ("metrics", "grid", "data", "per_example"):
+    for key in ("metrics", "grid", "data", "per_example", "teachers", "jacobians", "snr"):
         paths = vars(args).get(key) or []
         inputs += [paths] if isinstance(paths, str) else paths
-    config = {"command": args.command, "models": vars(args).get("models") or args.labels}
+    config = {
+        "command": args.command,
+        "models": vars(args).get("models") or vars(args).get("labels"),
+    }
     record = provenance.start(config=config, inputs=inputs)
     if args.command == "regression-fit":
         grids = [pd.read_parquet(p) for p in args.grid]
@@ -219,6 +290,12 @@ def main(argv=None):
     elif args.command == "ood-histograms":
         per_example = pd.concat(map(pd.read_parquet, args.per_example), ignore_index=True)
         fig = ood_histograms(per_example, args.models)
+    elif args.command == "diversity":
+        per_example = pd.concat(map(pd.read_parquet, args.per_example), ignore_index=True)
+        fig = diversity_plots(pd.read_parquet(args.teachers), per_example, args.models,
+                              args.test_set)  # fmt: skip
+    elif args.command == "jacobians":
+        fig = jacobian_figure(pd.read_parquet(args.jacobians), pd.read_parquet(args.snr))
     elif args.command == "shift-curves":
         fig = shift_curves(pd.read_parquet(args.metrics), args.models)
     else:

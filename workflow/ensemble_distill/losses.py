@@ -5,9 +5,13 @@ import torch.nn.functional as F
 
 
 def nll_loss(logits, labels):
-    """Cross-entropy of every member/head against the labels, averaged over B and K."""
+    """Cross-entropy of every member/head against the labels, averaged over B and K.
+
+    ``labels`` is (B,) (all members see the same example) or (B, K) (MIMO slots).
+    """
     b, k, c = logits.shape
-    return F.cross_entropy(logits.reshape(b * k, c), labels.repeat_interleave(k))
+    labels = labels.reshape(b * k) if labels.dim() == 2 else labels.repeat_interleave(k)
+    return F.cross_entropy(logits.reshape(b * k, c), labels)
 
 
 def soft_kl(target_probs, student_logits, temperature):
@@ -30,7 +34,8 @@ def kd_loss(student_logits, teacher_logits, labels, temperature=1.0, alpha=1.0):
 
 
 def hydra_loss(student_logits, teacher_logits, labels, temperature=1.0, alpha=1.0):
-    """Hydra: head m matches teacher m (paper eq. 3-4), (1/M) Σ_m T² · KL(p_m,T ‖ q_m,T)."""
+    """One-to-one distillation: head/member m matches teacher m (Hydra eq. 3-4; Diversity
+    Matters' BatchEnsemble students), α·(1/M) Σ_m T²·KL(p_m,T ‖ q_m,T) + (1 − α)·CE."""
     if student_logits.shape[1] != teacher_logits.shape[1]:
         raise ValueError(
             f"Hydra needs one head per teacher: {student_logits.shape[1]} heads, "

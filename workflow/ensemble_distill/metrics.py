@@ -11,8 +11,11 @@ mean of their probabilities): accuracy; NLL = −mean log p̄_y; Brier = Σ_c (p
 and the Hydra paper's Σ_c p̄_c² − 2 p̄_y (= Brier − 1); ECE with 15 equal-width bins
 (l, u] on the top-1 confidence; total uncertainty H[p̄], expected data uncertainty
 mean_k H[p_k], model uncertainty (mutual information) = their difference, missing (NaN)
-for single-output models. For a Dirichlet (Prior Network) output the predictive is α/α₀,
-the expected data uncertainty −Σ_c (α_c/α₀)(ψ(α_c+1) − ψ(α₀+1)) and MU the difference.
+for single-output models; diversity = mean pairwise KL(p_j ‖ p_i) over member pairs and
+the pairwise disagreement rate (NaN for one output). With the model's validation
+predictions, cACC/cNLL/cBrier/cECE after temperature scaling (calibration.py).
+For a Dirichlet (Prior Network) output the predictive is α/α₀, the expected data
+uncertainty −Σ_c (α_c/α₀)(ψ(α_c+1) − ψ(α₀+1)) and MU the difference.
 Regression (K Gaussians per split, original units): NLL of the uniform mixture (by
 logsumexp), RMSE of the mixture mean, aleatoric = mean_k σ_k², epistemic = var_k μ_k
 (NaN for a single Gaussian); one row per data split in the ``split`` column.
@@ -25,6 +28,7 @@ import pandas as pd
 from scipy.special import digamma, logsumexp
 
 from . import provenance
+from .calibration import fit_temperature, scaled
 from .io import load_npz
 
 ECE_BINS = 15
@@ -41,12 +45,39 @@ def entropy(log_p):
     return -(np.exp(log_p) * log_p).sum(-1)
 
 
+def pairwise_kl(log_probs):
+    """Mean over ordered member pairs i ≠ j of KL(p_j ‖ p_i) per example (giung2
+    ``compute_kld``), for (K, N, C) log-probabilities with K ≥ 2. Uses
+    Σ_{i≠j} KL(p_j ‖ p_i) = K·Σ_j ⟨p_j, log p_j⟩ − ⟨Σ_j p_j, Σ_i log p_i⟩, O(K·C)."""
+    k = len(log_probs)
+    probs = np.exp(log_probs)
+    self_terms = (probs * log_probs).sum(-1).sum(0)  # Σ_j ⟨p_j, log p_j⟩
+    cross = (probs.sum(0) * log_probs.sum(0)).sum(-1)
+    return (k * self_terms - cross) / (k * (k - 1))
+
+
+def disagreement(log_probs):
+    """Fraction of ordered member pairs whose top-1 classes differ, per example."""
+    k, n, c = log_probs.shape
+    counts = np.zeros((n, c))
+    np.add.at(counts, (np.tile(np.arange(n), k), log_probs.argmax(-1).ravel()), 1)
+    return 1 - (counts * (counts - 1)).sum(-1) / (k * (k - 1))
+
+
 def uncertainties(log_probs):
-    """Per-example total, expected data and model uncertainty (nats) for (K, N, C) inputs."""
+    """Per-example total, expected data and model uncertainty (nats) and the members'
+    diversity (pairwise KL, disagreement; NaN for one member) for (K, N, C) inputs."""
     total = entropy(mean_log_probs(log_probs))
     data = entropy(log_probs).mean(0)
-    model = total - data if log_probs.shape[0] > 1 else np.full_like(total, np.nan)
-    return {"total_uncertainty": total, "data_uncertainty": data, "model_uncertainty": model}
+    several = log_probs.shape[0] > 1
+    missing = np.full_like(total, np.nan)
+    return {
+        "total_uncertainty": total,
+        "data_uncertainty": data,
+        "model_uncertainty": total - data if several else missing,
+        "diversity_kl": pairwise_kl(log_probs) if several else missing,
+        "disagreement": disagreement(log_probs) if several else missing,
+    }
 
 
 def dirichlet_uncertainties(log_alpha):
@@ -55,7 +86,14 @@ def dirichlet_uncertainties(log_alpha):
     alpha0 = alpha.sum(-1, keepdims=True)
     total = entropy(log_alpha - np.log(alpha0))
     data = -((alpha / alpha0) * (digamma(alpha + 1) - digamma(alpha0 + 1))).sum(-1)
-    return {"total_uncertainty": total, "data_uncertainty": data, "model_uncertainty": total - data}
+    missing = np.full_like(total, np.nan)  # one output: no members to compare
+    return {
+        "total_uncertainty": total,
+        "data_uncertainty": data,
+        "model_uncertainty": total - data,
+        "diversity_kl": missing,
+        "disagreement": missing,
+    }
 
 
 def predictive(pred, level):
@@ -101,18 +139,31 @@ def ece(probs, labels, bins=ECE_BINS):
     return float(total)
 
 
-def classification_metrics(log_mean, per_example, labels):
-    """All aggregate metrics for one model on one eval set at one intensity."""
+def labelled_metrics(log_mean, labels):
     probs = np.exp(log_mean)
+    return dict(
+        acc=accuracy(probs, labels),
+        nll=nll(log_mean, labels),
+        brier=brier(probs, labels),
+        brier_hydra=brier_hydra(probs, labels),
+        ece=ece(probs, labels),
+    )
+
+
+CALIBRATED = ("acc", "nll", "brier", "ece")  # reported again after temperature scaling
+
+
+def classification_metrics(log_mean, per_example, labels, temperature=None):
+    """All aggregate metrics for one model on one eval set at one intensity; with a
+    ``temperature`` (fitted on validation) also cACC, cNLL, cBrier, cECE."""
     out = {k: float(v.mean()) for k, v in per_example.items()}
     if (labels >= 0).all():  # OOD sets and grids have no labels
-        out.update(
-            acc=accuracy(probs, labels),
-            nll=nll(log_mean, labels),
-            brier=brier(probs, labels),
-            brier_hydra=brier_hydra(probs, labels),
-            ece=ece(probs, labels),
-        )
+        out.update(labelled_metrics(log_mean, labels))
+        if temperature is not None:
+            calibrated = labelled_metrics(scaled(log_mean, temperature), labels)
+            out.update({f"c{m}": calibrated[m] for m in CALIBRATED})
+    if temperature is not None:
+        out["temperature"] = temperature
     return out
 
 
@@ -143,8 +194,11 @@ def regression_metrics(mean, var, targets):
     return out
 
 
-def metric_rows(pred, keys):
-    """Long-format rows for one prediction file; ``keys`` fill the identifying columns."""
+def metric_rows(pred, keys, validation=None):
+    """Long-format rows for one prediction file; ``keys`` fill the identifying columns.
+
+    ``validation``: the same model's predictions on the validation set, on which a
+    temperature is fitted for the calibrated metrics."""
     rows = []
     if pred["kind"] == "gaussian":
         for s in range(len(pred["mean"])):
@@ -154,8 +208,11 @@ def metric_rows(pred, keys):
                 for m, v in metrics.items()
             ]
         return rows
+    temperature = None
+    if validation is not None:
+        temperature = fit_temperature(predictive(validation, 0)[0], validation["labels"])
     for i, level in enumerate(pred["intensities"]):
-        metrics = classification_metrics(*predictive(pred, i), pred["labels"])
+        metrics = classification_metrics(*predictive(pred, i), pred["labels"], temperature)
         for metric, value in metrics.items():
             rows.append(
                 {**keys, "intensity": float(level), "split": 0, "metric": metric, "value": value}
@@ -218,13 +275,16 @@ def frame(rows):
     return df.astype({"distill_seed": "Int64"})
 
 
-def evaluate_predictions(pred, experiment, model, method, distill_seed, eval_set):
+def evaluate_predictions(pred, experiment, model, method, distill_seed, eval_set, validation=None):
     """Metric rows and the per-example frame for one prediction file.
 
     For an ensemble, every member is also scored on its own as model ``single`` with
-    its member seed in ``distill_seed`` (the seed of the evaluated network).
+    its member seed in ``distill_seed`` (the seed of the evaluated network), calibrated
+    on its own validation predictions.
     """
     pred = {**pred, "kind": str(pred["kind"])}
+    if validation is not None:
+        validation = {**validation, "kind": str(validation["kind"])}
     keys = dict(
         experiment=experiment,
         model=model,
@@ -233,12 +293,17 @@ def evaluate_predictions(pred, experiment, model, method, distill_seed, eval_set
         eval_set=eval_set,
         shift=str(pred["shift"]),
     )
-    rows = metric_rows(pred, keys)
+    rows = metric_rows(pred, keys, validation)
+
+    def member(arrays, m):
+        return {**arrays, **{k: arrays[k][:, m : m + 1] for k in ("log_probs", "mean", "var")
+                             if k in arrays}}  # fmt: skip
+
     if model == "ensemble":
         for m, seed in enumerate(pred["seeds"]):
             single = {**keys, "model": "single", "method": "member", "distill_seed": int(seed)}
-            member = {k: pred[k][:, m : m + 1] for k in ("log_probs", "mean", "var") if k in pred}
-            rows += metric_rows({**pred, **member}, single)
+            own = member(validation, m) if validation is not None else None
+            rows += metric_rows(member(pred, m), single, own)
     return frame(rows), per_example_frame(pred, keys)
 
 
@@ -250,15 +315,19 @@ def main(argv=None):
     parser.add_argument("--method", required=True)
     parser.add_argument("--distill-seed", type=int, default=None)
     parser.add_argument("--eval-set", required=True)
+    parser.add_argument("--validation", help="the model's predictions on the validation set "
+                        "(temperature scaling for the calibrated metrics)")  # fmt: skip
     parser.add_argument("--out", required=True)
     parser.add_argument("--per-example", required=True)
     args = parser.parse_args(argv)
     identity = {k: vars(args)[k] for k in ("experiment", "model", "method", "eval_set")}
-    record = provenance.start(
-        config=identity, seeds={"distill": args.distill_seed}, inputs=[args.predictions]
-    )
+    inputs = [args.predictions, *([args.validation] if args.validation else [])]
+    record = provenance.start(config=identity, seeds={"distill": args.distill_seed}, inputs=inputs)
     pred = load_npz(args.predictions)
-    metrics, examples = evaluate_predictions(pred, distill_seed=args.distill_seed, **identity)
+    validation = load_npz(args.validation) if args.validation else None
+    metrics, examples = evaluate_predictions(
+        pred, distill_seed=args.distill_seed, validation=validation, **identity
+    )
     provenance.write_parquet(metrics, args.out, record)
     provenance.write_parquet(examples, args.per_example, record)
     print(f"wrote {len(metrics)} metric rows to {args.out}, {len(examples)} to {args.per_example}")

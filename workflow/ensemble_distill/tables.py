@@ -291,6 +291,95 @@ def cost_tables(cost, paper=None):
     return markdown(header, rows), cost
 
 
+# ----------------------------------------------------------------------------- Diversity Matters
+DIVERSITY_METRICS = {
+    "acc": "ACC ↑",
+    "nll": "NLL ↓",
+    "brier": "Brier ↓",
+    "ece": "ECE ↓",
+    "cnll": "cNLL ↓",
+    "cbrier": "cBrier ↓",
+    "cece": "cECE ↓",
+    "dee": "DEE ↑",
+    "diversity_kl": "mean-KLD",
+}
+PAIRED_METRICS = ("acc", "nll", "cnll", "dee", "diversity_kl")
+
+
+def paired_interval(differences, level=0.95):
+    """Mean and half-width of the t-interval of paired differences (NaN for n < 2)."""
+    from scipy.stats import t
+
+    d = np.asarray(differences, dtype=float)
+    if len(d) < 2:
+        return float(d.mean()) if len(d) else np.nan, np.nan
+    half = t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    return float(d.mean()), float(half)
+
+
+def with_dee(test, curve):
+    """Per-network test metrics (wide: one row per model and seed) plus their DEE."""
+    from .calibration import dee
+
+    keys = ["model", "method", "distill_seed", "metric"]
+    wide = test.set_index(keys)["value"].unstack("metric").reset_index()
+    if "cnll" in wide:
+        wide["dee"] = [dee(c, curve["size"], curve["cnll"]) for c in wide["cnll"]]
+    return wide
+
+
+def diversity_tables(metrics, curve, cost, models, test_set, pairs=None):
+    """Diversity Matters' table: DE-k rows from the ensemble curve (k = the students' member
+    counts and the full ensemble), then every model: #params, ACC, NLL, Brier, ECE, cNLL,
+    cBrier, cECE, DEE, mean-KLD (mean ± std over seeds); below it, each perturbed student
+    minus its unperturbed twin on the same seeds, with a paired 95 % interval."""
+    test = metrics[(metrics["eval_set"] == test_set) & (metrics["split"] == 0)]
+    test = test[test["model"] != "single"]
+    wide = with_dee(test, curve)
+    member_params = cost.loc[cost["model"] == "ensemble", "params"].iloc[0] / curve["size"].max()
+    params = dict(zip(cost["model"], cost["params"], strict=False))
+    names = [m for m in DIVERSITY_METRICS if m in wide]
+    header = ["model", "n", "#params", *[DIVERSITY_METRICS[m] for m in names]]
+    rows, records = [], []
+    for _, r in curve.iterrows():
+        k = int(r["size"])
+        cells = [format_value(r[m]) if m in r and m != "dee" else f"{k}" for m in names]
+        rows.append([f"DE-{k}", int(r["subsets"]), f"{k * member_params:,.0f}", *cells])
+        records.append({"model": f"DE-{k}", "n": int(r["subsets"]), "params": k * member_params,
+                        **{f"{m}_mean": r.get(m, k) for m in names}})  # fmt: skip
+    for model in [m for m in models if m in set(wide["model"]) and m != "ensemble"]:
+        part = wide[wide["model"] == model]
+        n = len(part)
+        cells = [format_value(part[m].mean(), part[m].std(), n) for m in names]
+        rows.append([model, n, f"{params.get(model, np.nan):,.0f}", *cells])
+        records.append({"model": model, "n": n, "params": params.get(model),
+                        **{f"{m}_mean": part[m].mean() for m in names},
+                        **{f"{m}_std": part[m].std() for m in names}})  # fmt: skip
+    text = markdown(header, rows)
+    paired_rows = []
+    for student, baseline in (pairs or {}).items():
+        a = wide[wide["model"] == student].set_index("distill_seed")
+        b = wide[wide["model"] == baseline].set_index("distill_seed")
+        seeds = a.index.intersection(b.index)
+        cells = []
+        for m in [m for m in PAIRED_METRICS if m in wide]:
+            mean, half = paired_interval(a.loc[seeds, m] - b.loc[seeds, m])
+            cells.append(format_value(mean) + ("" if np.isnan(half) else f" ± {half:.4f}"))
+            records.append({"model": student, "baseline": baseline, "metric": m, "n": len(seeds),
+                            "paired_mean": mean, "paired_ci95": half})  # fmt: skip
+        paired_rows.append([f"{student} − {baseline}", len(seeds), *cells])
+    if paired_rows:
+        text += (
+            "\nPaired differences on the same distillation seeds (mean ± half-width of the "
+            "95 % t-interval; negative NLL/cNLL and positive DEE/mean-KLD favour the first):\n\n"
+        )
+        text += markdown(
+            ["pair", "n", *[DIVERSITY_METRICS[m] for m in PAIRED_METRICS if m in wide]],
+            paired_rows,
+        )
+    return text, pd.DataFrame(records)
+
+
 # ----------------------------------------------------------------------------- CLI
 CAPTIONS = {
     "summary": "In-domain test metrics, mean ± std over distillation seeds (members for "
@@ -305,6 +394,11 @@ CAPTIONS = {
     "uci": "UCI regression (Hydra paper Table 4): test NLL and RMSE in original units, mean "
     "± standard error over the standard splits (each split first averaged over distillation "
     "seeds), beside the paper's NLL.",
+    "diversity": "Diversity Matters layout (test set): DE-k rows are deep ensembles of k "
+    "teachers (mean over random k-subsets, n = subsets); students mean ± std over "
+    "distillation seeds. c-metrics after temperature scaling fitted on the validation set; "
+    "DEE = the ensemble size whose (interpolated) cNLL the model matches, capped at the "
+    "largest ensemble; mean-KLD = mean pairwise KL between members.",
     "cost": "Parameters and FLOPs per image (counted by torch.utils.flop_counter, 1 FLOP = "
     "1 multiply or add), and the median over repeats of the time to predict 10k test images "
     "(batch 1000, one thread) in one process.",
@@ -318,6 +412,7 @@ SOURCES = {
     "ood": "per_example",
     "uci": "metrics",
     "cost": "cost",
+    "diversity": "metrics",
 }
 
 
@@ -335,9 +430,16 @@ def main(argv=None):
         p.add_argument("--title", default="")
         p.add_argument("--out-md", required=True)
         p.add_argument("--out-csv", required=True)
+        if name == "diversity":
+            p.add_argument("--curve", required=True, help="ensemble_curve.parquet")
+            p.add_argument("--cost", required=True, help="cost.parquet (#params)")
+            p.add_argument("--test-set", required=True)
+            p.add_argument("--pairs", nargs="*", default=[], help="student=baseline")
     args = parser.parse_args(argv)
     inputs = args.inputs if args.command == "collect" else vars(args)[SOURCES[args.command]]
-    paths = {"inputs", *SOURCES.values(), "out", "out_md", "out_csv"}
+    if args.command == "diversity":
+        inputs = [*inputs, args.curve, args.cost]
+    paths = {"inputs", *SOURCES.values(), "out", "out_md", "out_csv", "curve"}
     config = {k: v for k, v in vars(args).items() if k not in paths}
     record = provenance.start(config=config, inputs=inputs)
     if args.command == "collect":
@@ -352,6 +454,16 @@ def main(argv=None):
         text, csv = mu_gap_tables(collect(args.per_example), args.models, paper)
     elif args.command == "ood":
         text, csv = ood_tables(collect(args.per_example), args.models)
+    elif args.command == "diversity":
+        pairs = dict(item.split("=", 1) for item in args.pairs)
+        text, csv = diversity_tables(
+            collect(args.metrics),
+            pd.read_parquet(args.curve),
+            pd.read_parquet(args.cost),
+            args.models,
+            args.test_set,
+            pairs,
+        )
     elif args.command == "uci":
         text, csv = uci_tables(collect(args.metrics), PAPERS["hydra-uci"])
     else:

@@ -19,7 +19,7 @@ from . import provenance
 from .datasets import Dataset
 from .io import file_sha256, save_checkpoint
 from .losses import gaussian_nll, nll_loss
-from .models import TASK_OUTPUT, build_model, teacher_sizes
+from .models import TASK_OUTPUT, build_model, network_spec
 from .train import (
     add_job_arguments,
     configure_torch,
@@ -44,10 +44,13 @@ def train_teacher(data_path, teacher_cfg, seed, *, out, resume, device="auto"):
     device = pick_device(device)
     data = Dataset.load(data_path)
     objective = cross_entropy if data.task == "classification" else gaussian
-    spec = {
-        "arch": teacher_cfg["arch"],
-        "sizes": teacher_sizes(data.input_shape, teacher_cfg["hidden"], data.num_classes),
-    }
+    spec = network_spec(
+        teacher_cfg["arch"],
+        data.input_shape,
+        teacher_cfg["hidden"],
+        data.num_classes,
+        channels=teacher_cfg.get("channels", ()),
+    )
     key = fingerprint(file_sha256(data_path), teacher_cfg, seed)
     states, histories, val_losses = [], [], []
     for s in range(data.n_splits):

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from .io import load_checkpoint, save_checkpoint
+from .models import is_factor
 
 
 def pick_device(name="auto"):
@@ -44,6 +45,45 @@ def mean_loss(model, loss_fn, tensors, batch_size=1024):
     return total / n
 
 
+def lr_factor(epoch, epochs, schedule="constant", milestones=None, floor=0.01):
+    """Learning-rate multiplier of a 0-based epoch.
+
+    ``warmup_linear_decay`` is Diversity Matters' schedule (giung2 ``WarmupLinearDecayLR``,
+    milestones [w, a, b] in epochs, stepped per epoch): linear from ``floor`` to 1 over the
+    first w epochs, 1 until epoch a, linear down to ``floor`` at epoch b, then ``floor``.
+    Without milestones: the proportions of DM's ResNet-32 teacher, [5, 100, 180] of 200.
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule != "warmup_linear_decay":
+        raise ValueError(f"unknown schedule '{schedule}'")
+    w, a, b = milestones or [round(epochs * f) for f in (0.025, 0.5, 0.9)]
+    if epoch < w:
+        return floor + (1 - floor) * epoch / w
+    if epoch < a:
+        return 1.0
+    if epoch < b:
+        return 1 - (1 - floor) * (epoch - a) / (b - a)
+    return floor
+
+
+def make_optimizer(model, *, optimizer, lr, weight_decay, momentum=0.9, factor_lr=1.0):
+    """Adam or SGD with momentum. BatchEnsemble's rank-one factors get their own group:
+    ``factor_lr`` times the learning rate and no weight decay (giung2 BASE_LR_BE, WD_BE 0)."""
+    factors = [p for n, p in model.named_parameters() if is_factor(n)]
+    shared = [p for n, p in model.named_parameters() if not is_factor(n)]
+    groups = [{"params": shared, "lr": lr, "weight_decay": weight_decay}]
+    if factors:
+        groups.append({"params": factors, "lr": lr * factor_lr, "weight_decay": 0.0})
+    for group in groups:
+        group["base_lr"] = group["lr"]
+    if optimizer == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    if optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
+    raise ValueError(f"unknown optimizer '{optimizer}'")
+
+
 def fit(
     model,
     loss_fn,
@@ -58,11 +98,23 @@ def fit(
     resume,
     fingerprint,
     checkpoint_interval=0.0,
+    optimizer="adam",
+    momentum=0.9,
+    schedule="constant",
+    milestones=None,
+    factor_lr=1.0,
     log=print,
     val_loss_fn=None,
     on_epoch=None,
+    prepare_batch=None,
 ):
-    """Train ``model`` with Adam on ``loss_fn(model, *batch)``; keep the best validation state.
+    """Train ``model`` on ``loss_fn(model, *batch)``; keep the best validation state.
+
+    The optimiser (Adam, or SGD with momentum), the per-epoch learning-rate ``schedule``
+    and ``factor_lr`` (BatchEnsemble factors) are described in :func:`make_optimizer` and
+    :func:`lr_factor`. ``prepare_batch(batch, generator)``, the per-batch hook, turns each
+    training batch into the loss's arguments (e.g. perturbs inputs and asks the teachers);
+    its generator is seeded by (seed, epoch), so resumed runs draw the same numbers.
 
     ``train`` and ``val`` are tuples of equally long tensors (on the model's device);
     ``val`` may be None, and then the final weights are kept. Resume state is written
@@ -78,7 +130,14 @@ def fit(
     """
     val_loss_fn = val_loss_fn or loss_fn
     resume = Path(resume)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = make_optimizer(
+        model,
+        optimizer=optimizer,
+        lr=lr,
+        weight_decay=weight_decay,
+        momentum=momentum,
+        factor_lr=factor_lr,
+    )
     start, best_loss, best_state, history = 0, math.inf, None, []
     state = load_checkpoint(resume) if resume.is_file() else None
     if state is not None and state["fingerprint"] != fingerprint:
@@ -95,10 +154,15 @@ def fit(
         tic = time.perf_counter()
         if on_epoch is not None:
             on_epoch(epoch)
+        for group in opt.param_groups:
+            group["lr"] = group["base_lr"] * lr_factor(epoch, epochs, schedule, milestones)
         model.train()
         generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        hook_generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_000_000)
         total, n = 0.0, 0
         for batch in batches(train, batch_size, generator):
+            if prepare_batch is not None:
+                batch = prepare_batch(batch, hook_generator)
             loss = loss_fn(model, *batch)
             if not torch.isfinite(loss):  # stop before the state is overwritten
                 raise FloatingPointError(

@@ -1,6 +1,9 @@
 import json
 
+from ensemble_distill import config as cfg
+from ensemble_distill.codegraph import module_files
 from ensemble_distill.config import cluster_resources, experiments_to_run, member_seeds
+from ensemble_distill.methods import method_of, students_where
 from ensemble_distill.provenance import sidecar_path
 
 
@@ -17,9 +20,10 @@ wildcard_constraints:
     model=r"ensemble|[A-Za-z][A-Za-z0-9_]*/seed\d+",
 
 
-def code(*modules):
-    """Package source files a rule runs; declared as inputs so edits rerun what they affect."""
-    return [f"workflow/ensemble_distill/{m}.py" for m in ("__init__", "io", *modules)]
+def code(module):
+    """Source files of ``python -m ensemble_distill.<module>`` and all it imports (from the
+    import graph), declared as inputs so that an edit reruns exactly what it affects."""
+    return module_files(module)
 
 
 def as_json(obj):
@@ -43,6 +47,15 @@ def teacher_checkpoints(wildcards):
         "results/{exp}/teachers/seed{seed}/model.pt",
         exp=wildcards.exp,
         seed=member_seeds(experiment(wildcards)),
+    )
+
+
+def student_teachers(wildcards):
+    """The teacher checkpoints a student learns from (its ``teachers`` first members)."""
+    return expand(
+        "results/{exp}/teachers/seed{seed}/model.pt",
+        exp=wildcards.exp,
+        seed=cfg.student_teacher_seeds(experiment(wildcards), wildcards.student),
     )
 
 
@@ -75,7 +88,7 @@ def model_order(exp):
 
 
 def eval_sets_of_kind(exp, *kinds):
-    return [name for name, spec in EXPERIMENTS[exp]["eval_sets"].items() if spec["kind"] in kinds]
+    return cfg.eval_sets_of_kind(EXPERIMENTS[exp], *kinds)
 
 
 def map_models(wildcards):
@@ -85,10 +98,9 @@ def map_models(wildcards):
     return ["ensemble"] + [f"{student}/seed{seed}" for student in spec["students"]]
 
 
-def students_with(exp, *methods):
-    """Students of an experiment whose method is one of ``methods``."""
-    students = EXPERIMENTS[exp]["students"]
-    return [name for name, spec in students.items() if spec["method"] in methods]
+def students_of(exp, predicate):
+    """Students of an experiment whose method (methods.py) satisfies ``predicate``."""
+    return students_where(EXPERIMENTS[exp]["students"], predicate)
 
 
 def per_example_files(exp, models, evalsets):
@@ -115,9 +127,66 @@ def grid_per_example(wildcards):
     return per_example_files(wildcards.exp, map_models(wildcards), [grid])
 
 
+def test_set(exp):
+    return cfg.test_set(EXPERIMENTS[exp])
+
+
+def validation_set(exp):
+    return cfg.validation_set(EXPERIMENTS[exp])
+
+
 def test_per_example(wildcards):
-    test = eval_sets_of_kind(wildcards.exp, "test")[0]
-    return per_example_files(wildcards.exp, ["ensemble"], [test])
+    return per_example_files(wildcards.exp, ["ensemble"], [test_set(wildcards.exp)])
+
+
+def validation_predictions(wildcards):
+    """The model's predictions on the validation set (temperature scaling), if any."""
+    val = validation_set(wildcards.exp)
+    return f"results/{wildcards.exp}/predictions/{wildcards.model}/{val}.npz" if val else []
+
+
+def multi_member(exp):
+    """Students with several members or heads: diversity and model uncertainty."""
+    return students_of(exp, lambda m: m.members)
+
+
+def paired_students(exp):
+    """'student=baseline' for every perturbed student and the student with the same config
+    but no perturbation (the paired comparison of the diversity table)."""
+    return [f"{s}={b}" for s, b in cfg.perturbation_pairs(EXPERIMENTS[exp]).items()]
+
+
+def student_checkpoints(exp, students):
+    return expand(
+        "results/{exp}/students/{model}/model.pt", exp=exp, model=seeded(exp, students)
+    )
+
+
+def named_checkpoints(paths):
+    """'student=path' for student checkpoint paths .../students/<student>/seed<s>/model.pt."""
+    return [f"{path.split('/')[-3]}={path}" for path in paths]
+
+
+def analysis_step(exp):
+    """Perturbation step of the analyses: the experiment's first perturbed student's."""
+    return cfg.analysis_settings(EXPERIMENTS[exp])["step"]
+
+
+def analysis_temperature(exp):
+    return cfg.analysis_settings(EXPERIMENTS[exp])["temperature"]
+
+
+def analysis_teachers(exp):
+    """Teachers of the Jacobian analysis: those of the first one-to-one student."""
+    student = jacobian_students(exp)[0][0]
+    seeds = cfg.student_teacher_seeds(EXPERIMENTS[exp], student)
+    return expand("results/{exp}/teachers/seed{seed}/model.pt", exp=exp, seed=seeds)
+
+
+def jacobian_students(exp):
+    """One-to-one students compared with a from-scratch baseline (Jacobian analysis)."""
+    distilled = students_of(exp, lambda m: m.one_to_one)
+    return distilled, students_of(exp, lambda m: not m.uses_teachers)
 
 
 def map_labels(wildcards):
@@ -125,7 +194,7 @@ def map_labels(wildcards):
 
 
 def is_regression(exp):
-    return EXPERIMENTS[exp]["dataset"]["name"] in ("toy_regression", "uci")
+    return cfg.is_regression(EXPERIMENTS[exp])
 
 
 def uci_experiments():
@@ -136,10 +205,12 @@ def tables(exp):
     if is_regression(exp):
         return [f"results/{exp}/tables/summary.md"]
     out = [f"results/{exp}/tables/{name}.md" for name in ("summary", "cost")]
-    if students_with(exp, "hydra", "end2"):
+    if students_of(exp, lambda m: m.has_model_uncertainty):
         out.append(f"results/{exp}/tables/mu_gap.md")
-    if eval_sets_of_kind(exp, "ood") and eval_sets_of_kind(exp, "test"):
+    if eval_sets_of_kind(exp, "ood") and test_set(exp):
         out.append(f"results/{exp}/tables/ood.md")
+    if validation_set(exp) and test_set(exp):  # calibrated metrics and DEE
+        out.append(f"results/{exp}/tables/diversity.md")
     return out
 
 
@@ -147,11 +218,16 @@ def figures(exp):
     out = []
     if eval_sets_of_kind(exp, "rotate", "translate"):
         out.append(f"results/{exp}/figures/shift_curves.png")
-    if eval_sets_of_kind(exp, "grid") and eval_sets_of_kind(exp, "test"):
+    if eval_sets_of_kind(exp, "grid") and test_set(exp):
         name = "regression_fit" if is_regression(exp) else "uncertainty_maps"
         out.append(f"results/{exp}/figures/{name}.png")
-    if eval_sets_of_kind(exp, "ood") and eval_sets_of_kind(exp, "test"):
+    if eval_sets_of_kind(exp, "ood") and test_set(exp):
         out.append(f"results/{exp}/figures/ood_histograms.png")
+    if validation_set(exp) and test_set(exp):
+        out.append(f"results/{exp}/figures/diversity.png")
+        distilled, scratch = jacobian_students(exp)
+        if distilled and scratch:
+            out.append(f"results/{exp}/figures/jacobians.png")
     return out
 
 

@@ -23,7 +23,7 @@ rule prepare_dataset:
 
 rule make_eval_set:
     input:
-        code=code("datasets", "evalsets"),
+        code=code("evalsets"),
         data="results/{exp}/dataset.npz",
     output:
         evalset="results/{exp}/evalsets/{evalset}.npz",

@@ -1,8 +1,8 @@
 rule distill_student:
     input:
-        code=code("datasets", "models", "losses", "train", "distill"),
+        code=code("distill"),
         data="results/{exp}/dataset.npz",
-        teachers=teacher_checkpoints,
+        teachers=student_teachers,
     output:
         model="results/{exp}/students/{student}/seed{seed}/model.pt",
         provenance="results/{exp}/students/{student}/seed{seed}/model.provenance.json",

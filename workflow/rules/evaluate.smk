@@ -1,7 +1,7 @@
 # One job per (model, eval set) stores every member's / head's log-probabilities once.
 rule predict:
     input:
-        code=code("models", "train", "predict"),
+        code=code("predict"),
         checkpoints=model_checkpoints,
         evalset="results/{exp}/evalsets/{evalset}.npz",
     output:
@@ -28,6 +28,7 @@ rule compute_metrics:
     input:
         code=code("metrics"),
         predictions="results/{exp}/predictions/{model}/{evalset}.npz",
+        validation=validation_predictions,
     output:
         metrics="results/{exp}/metrics/{model}/{evalset}.parquet",
         per_example="results/{exp}/per_example/{model}/{evalset}.parquet",
@@ -39,6 +40,7 @@ rule compute_metrics:
         model=lambda wc: model_identity(wc)["name"],
         method=lambda wc: model_identity(wc)["method"],
         seed=lambda wc: model_identity(wc)["seed"],
+        validation=lambda wc, input: f"--validation {input.validation}" if input.validation else "",
     threads: job_threads("compute_metrics")
     resources:
         **job_resources("compute_metrics"),
@@ -48,14 +50,14 @@ rule compute_metrics:
         "python -m ensemble_distill.metrics --predictions {input.predictions} "
         "--experiment {wildcards.exp} --model {params.model} --method {params.method} "
         "{params.seed} --eval-set {wildcards.evalset} --out {output.metrics} "
-        "--per-example {output.per_example} > {log} 2>&1"
+        "--per-example {output.per_example} {params.validation} > {log} 2>&1"
 
 
 # Hydra paper Table 5. The models are timed on one thread; config.yaml reserves 2 cores
 # for the job (resources.measure_cost.threads) so that other jobs disturb the timings less.
 rule measure_cost:
     input:
-        code=code("models", "train", "distill", "metrics", "cost"),
+        code=code("cost"),
         teachers=teacher_checkpoints,
         students=lambda wc: expand(
             "results/{exp}/students/{student}/seed{seed}/model.pt",
@@ -63,9 +65,7 @@ rule measure_cost:
             student=EXPERIMENTS[wc.exp]["students"],
             seed=EXPERIMENTS[wc.exp]["distill_seeds"][0],
         ),
-        evalset=lambda wc: "results/{exp}/evalsets/{evalset}.npz".format(
-            exp=wc.exp, evalset=eval_sets_of_kind(wc.exp, "test")[0]
-        ),
+        evalset=lambda wc: f"results/{wc.exp}/evalsets/{test_set(wc.exp)}.npz",
     output:
         cost="results/{exp}/cost.parquet",
     log:
@@ -85,3 +85,26 @@ rule measure_cost:
         "python -m ensemble_distill.cost --teachers {input.teachers} "
         "--students {params.students} --eval-set {input.evalset} --threads 1 "
         "--out {output.cost} > {log} 2>&1"
+
+
+# Deep ensembles of k = 1..M teachers (mean over random k-subsets), calibrated on the
+# validation set: the curve behind the Deep Ensemble Equivalent (DEE).
+rule ensemble_curve:
+    input:
+        code=code("calibration"),
+        validation=lambda wc: f"results/{wc.exp}/predictions/ensemble/{validation_set(wc.exp)}.npz",
+        test=lambda wc: f"results/{wc.exp}/predictions/ensemble/{test_set(wc.exp)}.npz",
+    output:
+        curve="results/{exp}/ensemble_curve.parquet",
+    log:
+        "logs/ensemble_curve/{exp}.log",
+    benchmark:
+        "benchmarks/ensemble_curve/{exp}.tsv"
+    threads: job_threads("compute_metrics")
+    resources:
+        **job_resources("compute_metrics"),
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m ensemble_distill.calibration --validation {input.validation} "
+        "--test {input.test} --out {output.curve} > {log} 2>&1"

@@ -3,6 +3,8 @@ localrules:
     plot_uncertainty_maps,
     plot_ood_histograms,
     plot_regression_fit,
+    plot_diversity,
+    plot_jacobians,
 
 
 rule plot_shift_curves:
@@ -119,3 +121,118 @@ rule plot_ood_histograms:
     shell:
         "python -m ensemble_distill.figures ood-histograms --per-example {input.per_example} "
         "--models {params.models} --out {output.png} > {log} 2>&1"
+
+
+# Diversity Matters' analyses: torch jobs that read checkpoints (analysis.py).
+rule analyse_teachers:
+    input:
+        code=code("analysis"),
+        data="results/{exp}/dataset.npz",
+        teachers=teacher_checkpoints,
+    output:
+        table="results/{exp}/analysis/teacher_diversity.parquet",
+    log:
+        "logs/analyse_teachers/{exp}.log",
+    benchmark:
+        "benchmarks/analyse_teachers/{exp}.tsv"
+    params:
+        step=lambda wc: analysis_step(wc.exp),
+    threads: job_threads("predict")
+    resources:
+        **job_resources("predict"),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m ensemble_distill.analysis teachers --data {input.data} "
+        "--teachers {input.teachers} --step {params.step} --threads {threads} "
+        "--out {output.table} > {log} 2>&1"
+
+
+rule analyse_jacobians:
+    input:
+        code=code("analysis"),
+        data="results/{exp}/dataset.npz",
+        teachers=lambda wc: analysis_teachers(wc.exp),
+        distilled=lambda wc: student_checkpoints(wc.exp, jacobian_students(wc.exp)[0]),
+        scratch=lambda wc: student_checkpoints(wc.exp, jacobian_students(wc.exp)[1]),
+    output:
+        jacobians="results/{exp}/analysis/jacobians.parquet",
+        snr="results/{exp}/analysis/grad_snr.parquet",
+    log:
+        "logs/analyse_jacobians/{exp}.log",
+    benchmark:
+        "benchmarks/analyse_jacobians/{exp}.tsv"
+    params:
+        step=lambda wc: analysis_step(wc.exp),
+        temperature=lambda wc: analysis_temperature(wc.exp),
+        distilled=lambda wc, input: named_checkpoints(input.distilled),
+        scratch=lambda wc, input: named_checkpoints(input.scratch),
+    threads: job_threads("predict")
+    resources:
+        **job_resources("predict"),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m ensemble_distill.analysis jacobians --data {input.data} "
+        "--teachers {input.teachers} --students {params.distilled} "
+        "--scratch {params.scratch} --step {params.step} --temperature {params.temperature} "
+        "--threads {threads} --out-jacobians {output.jacobians} --out-snr {output.snr} "
+        "> {log} 2>&1"
+
+
+rule plot_diversity:
+    input:
+        code=code("figures"),
+        teachers="results/{exp}/analysis/teacher_diversity.parquet",
+        per_example=lambda wc: per_example_files(
+            wc.exp, ["ensemble", *seeded(wc.exp, multi_member(wc.exp))], [test_set(wc.exp)]
+        ),
+    output:
+        png=report(
+            "results/{exp}/figures/diversity.png",
+            caption="../report/diversity_plots.rst",
+            category="Figures",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "figure": "diversity"},
+        ),
+        pdf="results/{exp}/figures/diversity.pdf",
+        provenance="results/{exp}/figures/diversity.provenance.json",
+    log:
+        "logs/plot_diversity/{exp}.log",
+    benchmark:
+        "benchmarks/plot_diversity/{exp}.tsv"
+    params:
+        models=lambda wc: ["ensemble", *multi_member(wc.exp)],
+        test=lambda wc: test_set(wc.exp),
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m ensemble_distill.figures diversity --teachers {input.teachers} "
+        "--per-example {input.per_example} --models {params.models} "
+        "--test-set {params.test} --out {output.png} > {log} 2>&1"
+
+
+rule plot_jacobians:
+    input:
+        code=code("figures"),
+        jacobians="results/{exp}/analysis/jacobians.parquet",
+        snr="results/{exp}/analysis/grad_snr.parquet",
+    output:
+        png=report(
+            "results/{exp}/figures/jacobians.png",
+            caption="../report/jacobians.rst",
+            category="Figures",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "figure": "jacobians"},
+        ),
+        pdf="results/{exp}/figures/jacobians.pdf",
+        provenance="results/{exp}/figures/jacobians.provenance.json",
+    log:
+        "logs/plot_jacobians/{exp}.log",
+    benchmark:
+        "benchmarks/plot_jacobians/{exp}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m ensemble_distill.figures jacobians --jacobians {input.jacobians} "
+        "--snr {input.snr} --out {output.png} > {log} 2>&1"

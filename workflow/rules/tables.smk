@@ -5,11 +5,12 @@ localrules:
     ood_table,
     cost_table,
     uci_table,
+    diversity_table,
 
 
 rule collect_metrics:
     input:
-        code=code("metrics", "tables"),
+        code=code("tables"),
         metrics=lambda wc: expand(
             "results/{exp}/metrics/{model}/{evalset}.parquet",
             exp=wc.exp,
@@ -31,7 +32,7 @@ rule collect_metrics:
 
 rule summary_table:
     input:
-        code=code("metrics", "tables"),
+        code=code("tables"),
         metrics="results/{exp}/metrics.parquet",
     output:
         markdown="results/{exp}/tables/summary.md",
@@ -61,10 +62,10 @@ rule summary_table:
 # Hydra paper Table 1: how closely each student's model uncertainty follows the ensemble's.
 rule mu_gap_table:
     input:
-        code=code("metrics", "paper", "tables"),
+        code=code("tables"),
         per_example=lambda wc: per_example_files(
             wc.exp,
-            ["ensemble", *seeded(wc.exp, students_with(wc.exp, "hydra", "end2"))],
+            ["ensemble", *seeded(wc.exp, students_of(wc.exp, lambda m: m.has_model_uncertainty))],
             EXPERIMENTS[wc.exp]["eval_sets"],
         ),
     output:
@@ -94,7 +95,7 @@ rule mu_gap_table:
 
 rule ood_table:
     input:
-        code=code("metrics", "paper", "tables"),
+        code=code("tables"),
         per_example=lambda wc: per_example_files(
             wc.exp,
             evaluated_models(wc.exp),
@@ -126,7 +127,7 @@ rule ood_table:
 
 rule cost_table:
     input:
-        code=code("metrics", "paper", "tables"),
+        code=code("tables"),
         cost="results/{exp}/cost.parquet",
     output:
         markdown="results/{exp}/tables/cost.md",
@@ -155,7 +156,7 @@ rule cost_table:
 # Hydra paper Table 4, across all UCI experiments that are run.
 rule uci_table:
     input:
-        code=code("metrics", "paper", "tables"),
+        code=code("tables"),
         metrics=lambda wc: expand("results/{exp}/metrics.parquet", exp=uci_experiments()),
     output:
         markdown="results/uci_table4.md",
@@ -175,4 +176,39 @@ rule uci_table:
         "../../envs/analysis.yaml"
     shell:
         "python -m ensemble_distill.tables uci --metrics {input.metrics} "
+        "--out-md {output.markdown} --out-csv {output.csv} > {log} 2>&1"
+
+
+# Diversity Matters Table 1 layout: DE-k, students, calibrated metrics, DEE, mean-KLD, and
+# each perturbed student against its unperturbed twin on the same seeds.
+rule diversity_table:
+    input:
+        code=code("tables"),
+        metrics="results/{exp}/metrics.parquet",
+        curve="results/{exp}/ensemble_curve.parquet",
+        cost="results/{exp}/cost.parquet",
+    output:
+        markdown="results/{exp}/tables/diversity.md",
+        csv=report(
+            "results/{exp}/tables/diversity.csv",
+            caption="../report/diversity.rst",
+            category="Tables",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "table": "diversity"},
+        ),
+        provenance="results/{exp}/tables/diversity.provenance.json",
+    log:
+        "logs/diversity_table/{exp}.log",
+    benchmark:
+        "benchmarks/diversity_table/{exp}.tsv"
+    params:
+        models=lambda wc: model_order(wc.exp),
+        test=lambda wc: test_set(wc.exp),
+        pairs=lambda wc: paired_students(wc.exp),
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m ensemble_distill.tables diversity --metrics {input.metrics} "
+        "--curve {input.curve} --cost {input.cost} --test-set {params.test} "
+        "--pairs {params.pairs} --models {params.models} --title '{wildcards.exp}: ' "
         "--out-md {output.markdown} --out-csv {output.csv} > {log} 2>&1"

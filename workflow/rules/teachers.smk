@@ -1,6 +1,6 @@
 rule train_teacher:
     input:
-        code=code("datasets", "models", "losses", "train", "teacher"),
+        code=code("teacher"),
         data="results/{exp}/dataset.npz",
     output:
         model="results/{exp}/teachers/seed{seed}/model.pt",

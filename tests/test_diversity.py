@@ -1,0 +1,124 @@
+"""Diversity, temperature scaling, DEE and paired intervals against hand-worked values."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from ensemble_distill.calibration import dee, ensemble_curve, fit_temperature, subsets
+from ensemble_distill.metrics import disagreement, evaluate_predictions, pairwise_kl
+from ensemble_distill.tables import diversity_tables, paired_interval
+from scipy.special import log_softmax
+
+
+def test_pairwise_kl_by_hand_and_zero_for_identical_members():
+    p = np.array([[0.5, 0.5]])
+    q = np.array([[0.9, 0.1]])
+    log_probs = np.log(np.stack([p, q]))  # (K=2, N=1, C=2)
+    kl_pq = 0.5 * np.log(0.5 / 0.9) + 0.5 * np.log(0.5 / 0.1)
+    kl_qp = 0.9 * np.log(0.9 / 0.5) + 0.1 * np.log(0.1 / 0.5)
+    assert pairwise_kl(log_probs)[0] == pytest.approx((kl_pq + kl_qp) / 2)
+    same = np.log(np.stack([q, q, q]))
+    assert pairwise_kl(same)[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_pairwise_kl_matches_the_double_loop():
+    rng = np.random.default_rng(0)
+    log_probs = log_softmax(rng.normal(size=(4, 5, 3)), axis=-1)
+    p = np.exp(log_probs)
+    loop = np.zeros(5)
+    for i in range(4):
+        for j in range(4):
+            if i != j:
+                loop += (p[j] * (log_probs[j] - log_probs[i])).sum(-1)
+    np.testing.assert_allclose(pairwise_kl(log_probs), loop / 12)
+
+
+def test_disagreement_by_hand():
+    # Members' top-1 classes 0, 0, 1: of the 6 ordered pairs, 4 disagree.
+    log_probs = np.log(np.array([[[0.9, 0.1]], [[0.8, 0.2]], [[0.3, 0.7]]]))
+    assert disagreement(log_probs)[0] == pytest.approx(4 / 6)
+    assert disagreement(log_probs[:2])[0] == 0.0
+
+
+def test_temperature_scaling_recovers_the_temperature_of_the_data():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=3, size=(20000, 5))
+    labels = np.array([rng.choice(5, p=p) for p in np.exp(log_softmax(logits / 2, axis=-1))])
+    assert fit_temperature(log_softmax(logits, axis=-1), labels) == pytest.approx(2, abs=0.08)
+
+
+def test_dee_on_hand_made_curves():
+    sizes, curve = [1, 2, 3, 4], [1.0, 0.8, 0.7, 0.65]
+    assert dee(0.75, sizes, curve) == pytest.approx(2.5)
+    assert dee(0.8, sizes, curve) == pytest.approx(2.0)
+    assert dee(0.9, sizes, curve) == pytest.approx(1.5)
+    assert dee(1.2, sizes, curve) == 1.0  # worse than one member
+    assert dee(0.6, sizes, curve) == 4.0  # better than all: capped at K
+
+
+def test_subsets_are_all_combinations_when_few_and_distinct_otherwise():
+    rng = np.random.default_rng(0)
+    assert subsets(2, 4, rng) == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]
+    drawn = subsets(4, 8, rng, limit=20)  # C(8, 4) = 70 > 20
+    assert len(drawn) == 20 and len({tuple(s) for s in drawn}) == 20
+
+
+def test_ensemble_curve_averages_over_subsets():
+    # Two members, one right and confident, one wrong: DE-1 is the mean of their NLLs.
+    right = np.log(np.array([[0.9, 0.1]]))
+    wrong = np.log(np.array([[0.2, 0.8]]))
+    log_probs = np.stack([right, wrong])
+    labels = np.array([0])
+    rows = ensemble_curve(log_probs, labels, log_probs, labels)
+    assert rows[0]["subsets"] == 2 and rows[1]["subsets"] == 1
+    assert rows[0]["nll"] == pytest.approx(-(np.log(0.9) + np.log(0.2)) / 2)
+    assert rows[1]["nll"] == pytest.approx(-np.log(0.55))
+
+
+def test_paired_interval_by_hand():
+    mean, half = paired_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0
+    assert half == pytest.approx(4.302653 * 1.0 / np.sqrt(3), rel=1e-5)
+    assert np.isnan(paired_interval([1.0])[1])
+
+
+def test_calibrated_metrics_use_the_models_own_validation_temperature():
+    rng = np.random.default_rng(1)
+    n = 3000
+    logits = rng.normal(scale=4, size=(n, 3))
+    labels = np.array([rng.choice(3, p=p) for p in np.exp(log_softmax(logits / 3, axis=-1))])
+    overconfident = log_softmax(logits, axis=-1)[None, None]  # (I=1, K=1, N, C)
+    pred = dict(kind="categorical", log_probs=overconfident, labels=labels,
+                intensities=np.zeros(1), shift="none", seeds=[0])  # fmt: skip
+    metrics, _ = evaluate_predictions(pred, "e", "kd", "kd", 0, "test", validation=pred)
+    value = dict(zip(metrics["metric"], metrics["value"], strict=True))
+    assert value["temperature"] == pytest.approx(3, abs=0.2)
+    assert value["cnll"] < value["nll"] - 0.05
+    assert value["cacc"] == value["acc"]  # temperature scaling keeps the argmax
+
+
+def test_diversity_table_rows_dee_and_pairs():
+    def rows(model, seed, cnll, kld):
+        return [
+            dict(model=model, method="batchensemble", distill_seed=seed, eval_set="test",
+                 split=0, metric=m, value=v)
+            for m, v in (("acc", 0.9), ("nll", cnll + 0.1), ("cnll", cnll), ("diversity_kl", kld))
+        ]  # fmt: skip
+
+    metrics = pd.DataFrame(
+        rows("be", 0, 0.75, 0.01) + rows("be", 1, 0.85, 0.02)
+        + rows("be_ods", 0, 0.70, 0.05) + rows("be_ods", 1, 0.80, 0.04)
+    )  # fmt: skip
+    curve = pd.DataFrame({"size": [1, 2, 3, 4], "subsets": [4, 6, 4, 1],
+                          "cnll": [1.0, 0.8, 0.7, 0.65]})  # fmt: skip
+    cost = pd.DataFrame({"model": ["ensemble", "be", "be_ods"], "params": [400, 120, 120]})
+    text, csv = diversity_tables(metrics, curve, cost, ["ensemble", "be", "be_ods"], "test",
+                                 {"be_ods": "be"})  # fmt: skip
+    be = csv[(csv["model"] == "be") & csv["baseline"].isna()].iloc[0]
+    assert be["dee_mean"] == pytest.approx((2.5 + 1.75) / 2)  # DEE 2.5 and 1.75
+    assert "| DE-4 | 1 | 400 |" in text and "| be | 2 | 120 |" in text
+    pair = csv[(csv["baseline"] == "be") & (csv["metric"] == "cnll")].iloc[0]
+    assert pair["paired_mean"] == pytest.approx(-0.05) and pair["paired_ci95"] == pytest.approx(
+        0, abs=1e-12
+    )
+    kld = csv[(csv["baseline"] == "be") & (csv["metric"] == "diversity_kl")].iloc[0]
+    assert kld["paired_mean"] == pytest.approx(0.03)

@@ -1,0 +1,90 @@
+"""Networks. Every evaluated model maps inputs (B, ...) to outputs (B, K, C): K members or
+heads, so prediction and metrics never learn about a new architecture.
+
+A checkpoint stores a JSON-able ``spec`` next to its state dict, so ``build_model(spec)``
+rebuilds the network without the experiment config. Specs:
+
+* ``{"arch": "mlp", "sizes": [in, h1, ..., C]}``: an MLP (a teacher, or a KD student).
+* ``{"arch": "cnn", "input_shape": [c, h, w], "channels": [6, 16], "sizes": [f, ..., C]}``:
+  LeNet-5-style conv stages, then an MLP on the f flattened features.
+* either of these plus ``"batchensemble": {"members": M, "init": {...}}``: the same network
+  of BatchEnsemble layers with M members; or plus ``"mimo": M``: a MIMO network.
+* ``{"arch": "hydra", "body": <mlp/cnn spec>, "head": [d, ..., C], "heads": M}``: a shared
+  body (its last layer followed by ReLU) with M MLP heads.
+"""
+
+from torch import nn
+
+from .ensembles import MIMO, BatchEnsemble, widen_for_mimo
+from .hydra import Hydra, hydra_spec
+from .layers import BELayers, is_factor
+from .mlp import Members, mlp_layers, network, network_spec
+
+__all__ = [
+    "TASK_OUTPUT",
+    "BatchEnsemble",
+    "Hydra",
+    "MIMO",
+    "Members",
+    "build_model",
+    "count_parameters",
+    "hydra_spec",
+    "is_factor",
+    "load_model",
+    "mlp_layers",
+    "network_spec",
+    "teacher_sizes",
+]
+
+# What a model's last layer predicts, by task (stored as the checkpoint's ``output``).
+TASK_OUTPUT = {"classification": "categorical", "regression": "gaussian"}
+
+
+def teacher_sizes(input_shape, hidden, num_classes):
+    return network_spec("mlp", input_shape, hidden, num_classes)["sizes"]
+
+
+def build_hydra(spec):
+    body = spec["body"]
+    body = {"arch": "mlp", "sizes": body} if isinstance(body, list) else body
+    head = nn.Sequential(*mlp_layers(spec["head"]))
+    model = Hydra(network(body, final_activation=True), head)
+    model.grow(spec["heads"])
+    return model
+
+
+def build_network(spec):
+    if "batchensemble" in spec:
+        be = spec["batchensemble"]
+        net = network(spec, layers=BELayers(be["members"], be["init"]))
+        return BatchEnsemble(net, be["members"])
+    if "mimo" in spec:
+        return MIMO(network(widen_for_mimo(spec, spec["mimo"])), spec["mimo"])
+    return Members([network(spec)])
+
+
+# One builder per architecture: a new architecture is one more entry.
+ARCHS = {"mlp": build_network, "cnn": build_network, "hydra": build_hydra}
+
+
+def build_model(spec):
+    """Instantiate the network described by ``spec`` (see module docstring)."""
+    try:
+        return ARCHS[spec["arch"]](spec)
+    except KeyError:
+        raise ValueError(f"unknown architecture '{spec['arch']}'") from None
+
+
+def load_model(checkpoint, split=0):
+    """Rebuild the model of one data split from a checkpoint dict, in eval mode.
+
+    A checkpoint holds ``spec`` and ``state_dicts``: one per data split (regression
+    benchmarks train a network per split; classification has a single split).
+    """
+    model = build_model(checkpoint["spec"])
+    model.load_state_dict(checkpoint["state_dicts"][split])
+    return model.eval()
+
+
+def count_parameters(model):
+    return sum(p.numel() for p in model.parameters())
