@@ -72,6 +72,50 @@ def test_default_config_is_valid_and_gets_defaults():
             lambda c: c.update(devcie="cpu"),
             "config key '<top level>': Additional properties are not allowed ('devcie'",
         ),
+        # Keys a method does not use (methods.py), also where the schema allows them.
+        (
+            lambda c: c["experiments"]["toy_regression"]["students"]["kd"].update(temperature=2),
+            "experiments.toy_regression.students.kd.temperature': method 'kd' does not use it "
+            "for regression",
+        ),
+        (
+            lambda c: c["experiments"]["toy_regression"]["students"]["hydra"].update(
+                perturbation={"kind": "gaussian"}
+            ),
+            "students.hydra.perturbation': method 'hydra' does not use it for regression",
+        ),
+        (
+            lambda c: c["experiments"]["toy_regression"]["students"].update(
+                be={"method": "batchensemble"}
+            ),
+            "students.be.method': regression supports ['hydra', 'kd'], found 'batchensemble'",
+        ),
+        (
+            lambda c: c["experiments"]["digits"]["students"].update(
+                scratch={"method": "be_scratch", "perturbation": {"kind": "ods"}}
+            ),
+            "students.scratch': Additional properties are not allowed ('perturbation'",
+        ),
+        (
+            lambda c: c["experiments"]["digits"]["students"]["be_kd"].update(teachers=9),
+            "students.be_kd.teachers': at most the ensemble size 8, found 9",
+        ),
+        (
+            lambda c: c["experiments"]["digits"]["students"]["be_ods"]["perturbation"].update(
+                kind="fgsm"
+            ),
+            "be_ods.perturbation.kind': 'fgsm' is not one of ['none', 'gaussian', 'ods', "
+            "'confods']",
+        ),
+        (
+            lambda c: c["experiments"]["digits"]["eval_sets"].update(val2={"kind": "validation"}),
+            "experiments.digits.eval_sets': at most one eval set of kind 'validation', found "
+            "['val', 'val2']",
+        ),
+        (
+            lambda c: c["experiments"]["digits"]["teacher"]["train"].update(schedule="cosine"),
+            "teacher.train.schedule': 'cosine' is not one of ['constant', 'warmup_linear_decay']",
+        ),
     ],
 )
 def test_bad_configs_are_rejected_with_the_key_path(edit, message):

@@ -21,11 +21,13 @@ def test_dry_run_of_the_default_config(workflow_copy):
     result = snakemake("-n", "--cores", "2", cwd=workflow_copy)
     assert result.returncode == 0, result.stderr
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
-    # Teachers: spiral 10, digits 8, toy_regression 5. Students: 2 per experiment x 2 seeds.
-    # Predictions: 5 models per experiment x (2 + 4 + 2) eval sets.
+    # Teachers: spiral 10, digits 8, toy_regression 5. Students x 2 seeds: 2 + 4 + 2.
+    # Predictions: one job per model (spiral 5, digits 9, toy 5) covering all its eval
+    # sets; metrics: one job per model and eval set, 5 x 2 + 9 x 5 + 5 x 2.
     assert jobs["train_teacher"] == "23"
-    assert jobs["distill_student"] == "12"
-    assert jobs["predict"] == jobs["compute_metrics"] == "40"
+    assert jobs["distill_student"] == "16"
+    assert jobs["predict"] == "19" and jobs["compute_metrics"] == "65"
+    assert jobs["diversity_table"] == jobs["ensemble_curve"] == jobs["plot_diversity"] == "1"
     assert jobs["plot_regression_fit"] == jobs["plot_uncertainty_maps"] == "1"
 
 
@@ -123,7 +125,7 @@ def check_provenance_audit_and_report(workflow_copy, results):
     cell = ["--experiment", "img", "--model", "hydra", "--metric", "nll", "--eval-set", "rot"]
     traced = audit(workflow_copy, *cell)
     assert traced.returncode == 0, traced.stdout + traced.stderr
-    for path in ("metrics/hydra/seed0/rot.parquet", "predictions/hydra/seed0/rot.npz",
+    for path in ("metrics/hydra/seed0/rot.parquet", "predictions/hydra/seed0.npz",
                  "students/hydra/seed0/model.pt", "teachers/seed7/model.pt", "evalsets/rot.npz",
                  "dataset.npz", "digits.csv.gz"):  # fmt: skip
         assert path in traced.stdout, path

@@ -102,13 +102,17 @@ def main(argv=None):
     from .metrics import CALIBRATED, labelled_metrics, pairwise_kl
 
     parser = argparse.ArgumentParser(description="Deep-ensemble curve for the DEE.")
-    parser.add_argument("--validation", required=True, help="ensemble predictions (.npz)")
-    parser.add_argument("--test", required=True, help="ensemble predictions (.npz)")
+    parser.add_argument("--predictions", required=True, help="the ensemble's predictions (.npz)")
+    parser.add_argument("--validation-set", required=True, help="eval set fitting temperatures")
+    parser.add_argument("--test-set", required=True)
     parser.add_argument("--seed", type=int, default=0, help="for drawing k-subsets")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    record = provenance.start(config={}, seeds={"subsets": args.seed},
-                              inputs=[args.validation, args.test])  # fmt: skip
+    record = provenance.start(
+        config={"validation_set": args.validation_set, "test_set": args.test_set},
+        seeds={"subsets": args.seed},
+        inputs=[args.predictions],
+    )
 
     def score(log_probs, labels, t):
         log_mean = ensemble_log_mean(log_probs)
@@ -118,7 +122,8 @@ def main(argv=None):
         return {**plain, **{f"c{m}": calibrated[m] for m in CALIBRATED},
                 "diversity_kl": float(diversity), "temperature": t}  # fmt: skip
 
-    val, test = load_npz(args.validation), load_npz(args.test)
+    val = load_npz(args.predictions, group=args.validation_set)
+    test = load_npz(args.predictions, group=args.test_set)
     rows = ensemble_curve(
         val["log_probs"][0].astype(np.float64),
         val["labels"],

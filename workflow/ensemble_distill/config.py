@@ -74,6 +74,12 @@ def validate_config(config, schema_path=SCHEMA_PATH):
         message = error.message
         if error.validator is False or "False schema" in message:
             message = f"key '{error.path[-1]}' is not allowed here"
+        if "does not match any of the regexes: '^x-'" in message:  # top level: say it plainly
+            key = message.split("'")[1]
+            message = (
+                f"Additional properties are not allowed ('{key}' was unexpected; only keys "
+                "starting with 'x-' may hold shared YAML anchors)"
+            )
         problems.append(f"config key '{_key_path(error.absolute_path)}': {message}")
     if not problems:
         problems = _semantic_problems(config, raw)

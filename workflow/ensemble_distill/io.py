@@ -34,10 +34,20 @@ def save_npz(path, **arrays):
         np.savez(tmp, **arrays)
 
 
-def load_npz(path):
-    """Load an ``.npz`` written by :func:`save_npz` (no pickled objects allowed)."""
+def load_npz(path, group=None):
+    """Load an ``.npz`` written by :func:`save_npz` (no pickled objects allowed).
+
+    With ``group``, only the arrays saved as ``<group>/<name>`` (returned as ``name``) and
+    the ungrouped ones are read: a prediction file holds one group per eval set.
+    """
     with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
+        if group is None:
+            return {k: f[k] for k in f.files}
+        out = {k: f[k] for k in f.files if "/" not in k}
+        if not any(k.startswith(f"{group}/") for k in f.files):
+            raise KeyError(f"{path} has no arrays for '{group}', found {sorted(f.files)}")
+        out.update({k.split("/", 1)[1]: f[k] for k in f.files if k.startswith(f"{group}/")})
+        return out
 
 
 def save_checkpoint(path, **payload):

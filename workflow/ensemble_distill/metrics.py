@@ -315,16 +315,21 @@ def main(argv=None):
     parser.add_argument("--method", required=True)
     parser.add_argument("--distill-seed", type=int, default=None)
     parser.add_argument("--eval-set", required=True)
-    parser.add_argument("--validation", help="the model's predictions on the validation set "
-                        "(temperature scaling for the calibrated metrics)")  # fmt: skip
+    parser.add_argument("--validation-set", help="eval set in the same predictions file on "
+                        "which temperature scaling is fitted (calibrated metrics)")  # fmt: skip
     parser.add_argument("--out", required=True)
     parser.add_argument("--per-example", required=True)
     args = parser.parse_args(argv)
     identity = {k: vars(args)[k] for k in ("experiment", "model", "method", "eval_set")}
-    inputs = [args.predictions, *([args.validation] if args.validation else [])]
-    record = provenance.start(config=identity, seeds={"distill": args.distill_seed}, inputs=inputs)
-    pred = load_npz(args.predictions)
-    validation = load_npz(args.validation) if args.validation else None
+    record = provenance.start(
+        config={**identity, "validation_set": args.validation_set},
+        seeds={"distill": args.distill_seed},
+        inputs=[args.predictions],
+    )
+    pred = load_npz(args.predictions, group=args.eval_set)
+    validation = (
+        load_npz(args.predictions, group=args.validation_set) if args.validation_set else None
+    )
     metrics, examples = evaluate_predictions(
         pred, distill_seed=args.distill_seed, validation=validation, **identity
     )

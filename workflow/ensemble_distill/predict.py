@@ -1,15 +1,17 @@
-"""Store every member's / head's predictions of one model on one eval set.
+"""Store every member's / head's predictions of one model on all eval sets of its experiment.
 
 Usage::
 
-    python -m ensemble_distill.predict --checkpoints t0.pt t1.pt ... --eval-set rotate.npz \
-        --out predictions.npz
+    python -m ensemble_distill.predict --checkpoints t0.pt t1.pt ... \
+        --eval-sets test=test.npz rotate=rotate.npz --out predictions.npz
 
 Several checkpoints form an ensemble (their members are concatenated); one student
-checkpoint contributes its K heads. The output holds ``log_probs`` (or ``log_alpha`` for a
-Dirichlet student) with shape (I, K, N, C) for I shift intensities, plus the eval set's
-labels, intensities, shift and coords, so that every metric can be recomputed later
-without the model.
+checkpoint contributes its K heads. For each eval set the output holds, under
+``<eval set>/``, ``log_probs`` (or ``log_alpha`` for a Dirichlet student) with shape
+(I, K, N, C) for I shift intensities, plus the set's labels, intensities, shift and
+coords, so that every metric can be recomputed later without the model
+(``io.load_npz(path, group=<eval set>)``). One job per model, not per (model, eval set):
+each job pays torch's start-up once.
 """
 
 import argparse
@@ -43,7 +45,9 @@ def predict_outputs(models, x, output, device, batch_size=4096):
     return torch.cat(out).transpose(0, 1).float().cpu().numpy()
 
 
-def predict(checkpoint_paths, eval_set_path, out, device="auto"):
+def predict(checkpoint_paths, eval_set_paths, out, device="auto"):
+    """Predictions of the model in ``checkpoint_paths`` on every eval set of
+    ``eval_set_paths`` ({name: path}), saved to ``out`` with one group per set."""
     device = pick_device(device)
     checkpoints = [load_checkpoint(p) for p in checkpoint_paths]
     outputs = {c["output"] for c in checkpoints}
@@ -53,9 +57,19 @@ def predict(checkpoint_paths, eval_set_path, out, device="auto"):
             f"{list(map(str, checkpoint_paths))}"
         )
     output = outputs.pop()
-    evalset = load_npz(eval_set_path)
+    arrays = {"seeds": [c["seed"] for c in checkpoints]}
+    for name, path in eval_set_paths.items():
+        group = predict_eval_set(checkpoints, output, load_npz(path), device)
+        arrays.update({f"{name}/{k}": v for k, v in group.items()})
+        log(f"{name}: {output} outputs {group[OUTPUT_ARRAYS[output]].shape}")
+    save_npz(out, kind=output, **arrays)
+    log(f"wrote {out}")
+
+
+def predict_eval_set(checkpoints, output, evalset, device):
+    """Arrays of one eval set: the model's outputs beside the set's labels and metadata."""
     x = evalset.pop("x")
-    arrays = {**evalset, "seeds": [c["seed"] for c in checkpoints]}
+    arrays = dict(evalset)
     if output == "gaussian":  # the first axis of x is the data split: its own models
         means, variances = [], []
         for s, x_split in enumerate(x):
@@ -70,26 +84,24 @@ def predict(checkpoint_paths, eval_set_path, out, device="auto"):
         arrays[OUTPUT_ARRAYS[output]] = np.stack(
             [predict_outputs(models, xi, output, device) for xi in x]
         )
-    save_npz(out, kind=output, **arrays)
-    log(f"wrote {out}: {output} outputs {arrays[OUTPUT_ARRAYS[output]].shape}")
-
-    return np.stack(arrays)
+    return arrays
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoints", nargs="+", required=True)
-    parser.add_argument("--eval-set", required=True)
+    parser.add_argument("--eval-sets", nargs="+", required=True, help="name=eval-set.npz")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     configure_torch(args.threads)
+    eval_sets = dict(item.split("=", 1) for item in args.eval_sets)
     record = provenance.start(
-        config={"device": args.device, "threads": args.threads},
-        inputs=[*args.checkpoints, args.eval_set],
+        config={"device": args.device, "threads": args.threads, "eval_sets": list(eval_sets)},
+        inputs=[*args.checkpoints, *eval_sets.values()],
     )
-    predict(args.checkpoints, args.eval_set, args.out, device=args.device)
+    predict(args.checkpoints, eval_sets, args.out, device=args.device)
     provenance.write_sidecar(record, [args.out])
 
 

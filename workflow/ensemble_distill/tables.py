@@ -133,8 +133,9 @@ def regression_tables(metrics, models):
 
 
 def uci_tables(metrics, paper):
-    """Table 4: test NLL (and RMSE) per UCI set for ensemble, KD and Hydra, beside the paper."""
-    metrics = metrics[metrics["method"].isin(["ensemble", "kd", "hydra"])]
+    """Table 4: test NLL (and RMSE) per UCI set for the paper's methods, beside the paper."""
+    methods = paper["methods"]
+    metrics = metrics[metrics["method"].isin(methods)]
     stats = over_splits(
         metrics[metrics["metric"].isin(["nll", "rmse"])].assign(model=metrics["experiment"])
     )  # one "model" per experiment; methods stay apart
@@ -145,7 +146,7 @@ def uci_tables(metrics, paper):
         part = stats[stats["experiment"] == experiment].set_index(["method", "metric"])
         cells = []
         for metric in ("nll", "rmse"):
-            for method in ("ensemble", "kd", "hydra"):
+            for method in methods:
                 row = part.loc[(method, metric)] if (method, metric) in part.index else None
                 cells.append("n/a" if row is None else format_se(row["mean"], row["se"]))
                 records.append(
@@ -159,26 +160,24 @@ def uci_tables(metrics, paper):
                     )
                 )
         reference = paper["nll"].get(name, {})
-        cells += [
-            f"{reference[m]:.4f}" if m in reference else "" for m in ("ensemble", "kd", "hydra")
-        ]
+        cells += [f"{reference[m]:.4f}" if m in reference else "" for m in methods]
         rows.append([name, *cells])
+    title = {"ensemble": "ensemble", "kd": "KD", "hydra": "Hydra"}
     header = [
         "dataset",
-        "NLL ensemble",
-        "NLL KD",
-        "NLL Hydra",
-        "RMSE ensemble",
-        "RMSE KD",
-        "RMSE Hydra",
-        f"paper NLL ensemble ({paper['title']})",
-        "paper NLL KD",
-        "paper NLL Hydra",
+        *[f"NLL {title.get(m, m)}" for m in methods],
+        *[f"RMSE {title.get(m, m)}" for m in methods],
+        f"paper NLL {title.get(methods[0], methods[0])} ({paper['title']})",
+        *[f"paper NLL {title.get(m, m)}" for m in methods[1:]],
     ]
     csv = pd.DataFrame(records)
     nll = csv[csv["metric"] == "nll"].pivot(index="dataset", columns="method", values="mean")
-    wins = int((nll["hydra"] <= nll["kd"]).sum()) if {"hydra", "kd"} <= set(nll) else 0
-    footer = f"\nHydra's NLL is at most KD's on {wins} of {len(nll)} datasets.\n"
+    a, b = paper["compare"]
+    wins = int((nll[a] <= nll[b]).sum()) if {a, b} <= set(nll) else 0
+    footer = (
+        f"\n{title.get(a, a)}'s NLL is at most {title.get(b, b)}'s on {wins} of {len(nll)} "
+        "datasets.\n"
+    )
     return markdown(header, rows) + footer, csv
 
 

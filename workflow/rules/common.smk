@@ -139,12 +139,6 @@ def test_per_example(wildcards):
     return per_example_files(wildcards.exp, ["ensemble"], [test_set(wildcards.exp)])
 
 
-def validation_predictions(wildcards):
-    """The model's predictions on the validation set (temperature scaling), if any."""
-    val = validation_set(wildcards.exp)
-    return f"results/{wildcards.exp}/predictions/{wildcards.model}/{val}.npz" if val else []
-
-
 def multi_member(exp):
     """Students with several members or heads: diversity and model uncertainty."""
     return students_of(exp, lambda m: m.members)

@@ -1,18 +1,24 @@
-# One job per (model, eval set) stores every member's / head's log-probabilities once.
+# One job per model stores every member's / head's log-probabilities on all eval sets once
+# (one torch start-up per model, not per eval set).
 rule predict:
     input:
         code=code("predict"),
         checkpoints=model_checkpoints,
-        evalset="results/{exp}/evalsets/{evalset}.npz",
+        evalsets=lambda wc: expand(
+            "results/{exp}/evalsets/{evalset}.npz", exp=wc.exp, evalset=EXPERIMENTS[wc.exp]["eval_sets"]
+        ),
     output:
-        predictions="results/{exp}/predictions/{model}/{evalset}.npz",
-        provenance="results/{exp}/predictions/{model}/{evalset}.provenance.json",
+        predictions="results/{exp}/predictions/{model}.npz",
+        provenance="results/{exp}/predictions/{model}.provenance.json",
     log:
-        "logs/predict/{exp}/{model}/{evalset}.log",
+        "logs/predict/{exp}/{model}.log",
     benchmark:
-        "benchmarks/predict/{exp}/{model}/{evalset}.tsv"
+        "benchmarks/predict/{exp}/{model}.tsv"
     params:
         device=DEVICE,
+        evalsets=lambda wc, input: [
+            f"{name}={path}" for name, path in zip(EXPERIMENTS[wc.exp]["eval_sets"], input.evalsets)
+        ],
     threads: job_threads("predict")
     resources:
         **job_resources("predict"),
@@ -20,15 +26,14 @@ rule predict:
         "../../envs/torch.yaml"
     shell:
         "python -m ensemble_distill.predict --checkpoints {input.checkpoints} "
-        "--eval-set {input.evalset} --device {params.device} --threads {threads} "
+        "--eval-sets {params.evalsets} --device {params.device} --threads {threads} "
         "--out {output.predictions} > {log} 2>&1"
 
 
 rule compute_metrics:
     input:
         code=code("metrics"),
-        predictions="results/{exp}/predictions/{model}/{evalset}.npz",
-        validation=validation_predictions,
+        predictions="results/{exp}/predictions/{model}.npz",
     output:
         metrics="results/{exp}/metrics/{model}/{evalset}.parquet",
         per_example="results/{exp}/per_example/{model}/{evalset}.parquet",
@@ -40,7 +45,9 @@ rule compute_metrics:
         model=lambda wc: model_identity(wc)["name"],
         method=lambda wc: model_identity(wc)["method"],
         seed=lambda wc: model_identity(wc)["seed"],
-        validation=lambda wc, input: f"--validation {input.validation}" if input.validation else "",
+        validation=lambda wc: (
+            f"--validation-set {validation_set(wc.exp)}" if validation_set(wc.exp) else ""
+        ),
     threads: job_threads("compute_metrics")
     resources:
         **job_resources("compute_metrics"),
@@ -92,19 +99,22 @@ rule measure_cost:
 rule ensemble_curve:
     input:
         code=code("calibration"),
-        validation=lambda wc: f"results/{wc.exp}/predictions/ensemble/{validation_set(wc.exp)}.npz",
-        test=lambda wc: f"results/{wc.exp}/predictions/ensemble/{test_set(wc.exp)}.npz",
+        predictions="results/{exp}/predictions/ensemble.npz",
     output:
         curve="results/{exp}/ensemble_curve.parquet",
     log:
         "logs/ensemble_curve/{exp}.log",
     benchmark:
         "benchmarks/ensemble_curve/{exp}.tsv"
+    params:
+        validation=lambda wc: validation_set(wc.exp),
+        test=lambda wc: test_set(wc.exp),
     threads: job_threads("compute_metrics")
     resources:
         **job_resources("compute_metrics"),
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m ensemble_distill.calibration --validation {input.validation} "
-        "--test {input.test} --out {output.curve} > {log} 2>&1"
+        "python -m ensemble_distill.calibration --predictions {input.predictions} "
+        "--validation-set {params.validation} --test-set {params.test} "
+        "--out {output.curve} > {log} 2>&1"
