@@ -30,17 +30,26 @@ def init_factors(tensor, init):
             raise ValueError(f"unknown BatchEnsemble init '{init['type']}'")
 
 
-class BELinear(nn.Module):
-    def __init__(self, in_features, out_features, members, init):
+class RankOneEnsemble(nn.Module):
+    """Shared weight (the plain layer's shape and default init), rank-one factors α (inputs)
+    and γ (outputs) and a bias per member."""
+
+    def __init__(self, weight_shape, members, init):
         super().__init__()
         self.members = members
-        self.weight = nn.Parameter(torch.empty(out_features, in_features))
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # nn.Linear's default
+        self.weight = nn.Parameter(torch.empty(weight_shape))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # nn.Linear / nn.Conv2d default
+        out_features, in_features = weight_shape[:2]
         self.alpha_be = nn.Parameter(torch.empty(members, in_features))
         self.gamma_be = nn.Parameter(torch.empty(members, out_features))
         self.bias = nn.Parameter(torch.zeros(members, out_features))
         init_factors(self.alpha_be, init)
         init_factors(self.gamma_be, init)
+
+
+class BELinear(RankOneEnsemble):
+    def __init__(self, in_features, out_features, members, init):
+        super().__init__((out_features, in_features), members, init)
 
     def forward(self, x):  # (M·B, in) -> (M·B, out)
         x = x.view(self.members, -1, x.shape[-1]) * self.alpha_be[:, None]
@@ -48,18 +57,11 @@ class BELinear(nn.Module):
         return y.reshape(-1, y.shape[-1])
 
 
-class BEConv2d(nn.Module):
+class BEConv2d(RankOneEnsemble):
     def __init__(self, in_channels, out_channels, kernel_size, members, init, padding=0):
-        super().__init__()
-        self.members, self.padding = members, padding
         shape = (out_channels, in_channels, kernel_size, kernel_size)
-        self.weight = nn.Parameter(torch.empty(shape))
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # nn.Conv2d's default
-        self.alpha_be = nn.Parameter(torch.empty(members, in_channels))
-        self.gamma_be = nn.Parameter(torch.empty(members, out_channels))
-        self.bias = nn.Parameter(torch.zeros(members, out_channels))
-        init_factors(self.alpha_be, init)
-        init_factors(self.gamma_be, init)
+        super().__init__(shape, members, init)
+        self.padding = padding
 
     def forward(self, x):  # (M·B, C_in, H, W) -> (M·B, C_out, H', W')
         m, (c, h, w) = self.members, x.shape[1:]
