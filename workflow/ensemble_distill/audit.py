@@ -116,15 +116,14 @@ def cell_rows(metrics, model, metric, eval_set):
 
 
 def files_behind(record, rows):
-    """The per-model metric files (recorded upstream) that hold ``rows``."""
+    """The per-model metric files (recorded upstream) that hold ``rows``; each holds all
+    eval sets of one model and seed."""
     # a member (`single`) is scored from the ensemble's prediction file
-    models = rows["model"].replace("single", "ensemble")
-    wanted = set(zip(models, rows["eval_set"], strict=True))
+    wanted = set(rows["model"].replace("single", "ensemble"))
     return {
         path: sha
         for path, sha in record["inputs"].items()
-        if (rec := record.get("upstream", {}).get(path))
-        and (rec["config"]["model"], rec["config"]["eval_set"]) in wanted
+        if (rec := record.get("upstream", {}).get(path)) and rec["config"]["model"] in wanted
     }
 
 

@@ -243,6 +243,11 @@ def jacobian_figure(similarities, snr):
     return fig
 
 
+def by_shift(frame, shift):
+    """Rows of one kind of eval set ('none' is the test set, 'grid' an input grid)."""
+    return frame[frame["shift"] == shift].reset_index(drop=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -284,9 +289,12 @@ def main(argv=None):
         "models": vars(args).get("models") or vars(args).get("labels"),
     }
     record = provenance.start(config=config, inputs=inputs)
-    if args.command == "regression-fit":
-        grids = [pd.read_parquet(p) for p in args.grid]
-        fig = regression_fit(grids, args.labels, pd.read_parquet(args.data))
+    if args.command in ("regression-fit", "uncertainty-maps"):
+        # Per-model per-example files hold every eval set: keep the grid and the test set.
+        grids = [by_shift(pd.read_parquet(p), "grid") for p in args.grid]
+        data = by_shift(pd.read_parquet(args.data), "none")
+        plot = regression_fit if args.command == "regression-fit" else uncertainty_maps
+        fig = plot(grids, args.labels, data)
     elif args.command == "ood-histograms":
         per_example = pd.concat(map(pd.read_parquet, args.per_example), ignore_index=True)
         fig = ood_histograms(per_example, args.models)
@@ -298,9 +306,6 @@ def main(argv=None):
         fig = jacobian_figure(pd.read_parquet(args.jacobians), pd.read_parquet(args.snr))
     elif args.command == "shift-curves":
         fig = shift_curves(pd.read_parquet(args.metrics), args.models)
-    else:
-        grids = [pd.read_parquet(p) for p in args.grid]
-        fig = uncertainty_maps(grids, args.labels, pd.read_parquet(args.data))
     save_figure(fig, args.out)
     pdf = Path(args.out).with_suffix(".pdf")
     provenance.write_sidecar(record, [args.out, pdf], upstream=provenance.upstream_of(inputs))

@@ -2,9 +2,11 @@
 
 Usage::
 
-    python -m ensemble_distill.metrics --predictions rotate.npz --experiment digits \
-        --model hydra --method hydra --distill-seed 0 --eval-set rotate \
+    python -m ensemble_distill.metrics --predictions hydra/seed0.npz --experiment digits \
+        --model hydra --method hydra --distill-seed 0 [--validation-set val] \
         --out metrics.parquet --per-example per_example.parquet
+
+One job per model: every eval set in its prediction file.
 
 Numpy only (no torch), so metric jobs start fast. Definitions (K members or heads, p̄ the
 mean of their probabilities): accuracy; NLL = −mean log p̄_y; Brier = Σ_c (p̄_c − y_c)²
@@ -307,32 +309,45 @@ def evaluate_predictions(pred, experiment, model, method, distill_seed, eval_set
     return frame(rows), per_example_frame(pred, keys)
 
 
+def eval_set_names(path):
+    """The eval sets (groups) in a prediction file."""
+    with np.load(path, allow_pickle=False) as f:
+        return sorted({k.split("/", 1)[0] for k in f.files if "/" in k})
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--predictions", required=True)
+    parser.add_argument("--predictions", required=True, help="one model's predictions (.npz)")
     parser.add_argument("--experiment", required=True)
     parser.add_argument("--model", required=True, help="'ensemble' or a student name")
     parser.add_argument("--method", required=True)
     parser.add_argument("--distill-seed", type=int, default=None)
-    parser.add_argument("--eval-set", required=True)
+    parser.add_argument("--eval-sets", nargs="*", help="default: every set in the file")
     parser.add_argument("--validation-set", help="eval set in the same predictions file on "
                         "which temperature scaling is fitted (calibrated metrics)")  # fmt: skip
     parser.add_argument("--out", required=True)
     parser.add_argument("--per-example", required=True)
     args = parser.parse_args(argv)
-    identity = {k: vars(args)[k] for k in ("experiment", "model", "method", "eval_set")}
+    identity = {k: vars(args)[k] for k in ("experiment", "model", "method")}
     record = provenance.start(
         config={**identity, "validation_set": args.validation_set},
         seeds={"distill": args.distill_seed},
         inputs=[args.predictions],
     )
-    pred = load_npz(args.predictions, group=args.eval_set)
     validation = (
         load_npz(args.predictions, group=args.validation_set) if args.validation_set else None
     )
-    metrics, examples = evaluate_predictions(
-        pred, distill_seed=args.distill_seed, validation=validation, **identity
-    )
+    metrics, examples = [], []
+    for eval_set in args.eval_sets or eval_set_names(args.predictions):
+        pred = load_npz(args.predictions, group=eval_set)
+        rows, per_example = evaluate_predictions(
+            pred, distill_seed=args.distill_seed, eval_set=eval_set, validation=validation,
+            **identity,
+        )  # fmt: skip
+        metrics.append(rows)
+        examples.append(per_example)
+    metrics = pd.concat(metrics, ignore_index=True)
+    examples = pd.concat(examples, ignore_index=True)
     provenance.write_parquet(metrics, args.out, record)
     provenance.write_parquet(examples, args.per_example, record)
     print(f"wrote {len(metrics)} metric rows to {args.out}, {len(examples)} to {args.per_example}")

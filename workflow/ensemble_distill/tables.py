@@ -185,6 +185,7 @@ def uci_tables(metrics, paper):
 def mu_gap(per_example):
     """Mean |MU_student − MU_ensemble| over examples (all intensities) per model, seed, set."""
     keys = ["eval_set", "intensity", "index"]
+    per_example = per_example[per_example["shift"] != "validation"]  # Table 1: test, shifts, OOD
     ensemble = per_example[per_example["model"] == "ensemble"][keys + ["model_uncertainty"]]
     students = per_example[~per_example["model"].isin(["ensemble", "single"])]
     merged = students.merge(ensemble, on=keys, suffixes=("", "_ensemble"))

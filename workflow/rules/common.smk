@@ -103,13 +103,9 @@ def students_of(exp, predicate):
     return students_where(EXPERIMENTS[exp]["students"], predicate)
 
 
-def per_example_files(exp, models, evalsets):
-    return expand(
-        "results/{exp}/per_example/{model}/{evalset}.parquet",
-        exp=exp,
-        model=models,
-        evalset=evalsets,
-    )
+def per_example_files(exp, models):
+    """Per-example Parquet files of ``models`` (each holds all eval sets of its model)."""
+    return expand("results/{exp}/per_example/{model}.parquet", exp=exp, model=models)
 
 
 def seeded(exp, students):
@@ -123,8 +119,7 @@ def paper_flag(wildcards):
 
 def grid_per_example(wildcards):
     """Per-example files on the experiment's input grid, for the models in ``map_models``."""
-    grid = eval_sets_of_kind(wildcards.exp, "grid")[0]
-    return per_example_files(wildcards.exp, map_models(wildcards), [grid])
+    return per_example_files(wildcards.exp, map_models(wildcards))
 
 
 def test_set(exp):
@@ -136,7 +131,7 @@ def validation_set(exp):
 
 
 def test_per_example(wildcards):
-    return per_example_files(wildcards.exp, ["ensemble"], [test_set(wildcards.exp)])
+    return per_example_files(wildcards.exp, ["ensemble"])
 
 
 def multi_member(exp):

@@ -35,12 +35,12 @@ rule compute_metrics:
         code=code("metrics"),
         predictions="results/{exp}/predictions/{model}.npz",
     output:
-        metrics="results/{exp}/metrics/{model}/{evalset}.parquet",
-        per_example="results/{exp}/per_example/{model}/{evalset}.parquet",
+        metrics="results/{exp}/metrics/{model}.parquet",
+        per_example="results/{exp}/per_example/{model}.parquet",
     log:
-        "logs/compute_metrics/{exp}/{model}/{evalset}.log",
+        "logs/compute_metrics/{exp}/{model}.log",
     benchmark:
-        "benchmarks/compute_metrics/{exp}/{model}/{evalset}.tsv"
+        "benchmarks/compute_metrics/{exp}/{model}.tsv"
     params:
         model=lambda wc: model_identity(wc)["name"],
         method=lambda wc: model_identity(wc)["method"],
@@ -56,7 +56,7 @@ rule compute_metrics:
     shell:
         "python -m ensemble_distill.metrics --predictions {input.predictions} "
         "--experiment {wildcards.exp} --model {params.model} --method {params.method} "
-        "{params.seed} --eval-set {wildcards.evalset} --out {output.metrics} "
+        "{params.seed} --out {output.metrics} "
         "--per-example {output.per_example} {params.validation} > {log} 2>&1"
 
 

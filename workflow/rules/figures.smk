@@ -95,11 +95,7 @@ rule plot_regression_fit:
 rule plot_ood_histograms:
     input:
         code=code("figures"),
-        per_example=lambda wc: per_example_files(
-            wc.exp,
-            evaluated_models(wc.exp),
-            eval_sets_of_kind(wc.exp, "test", "ood"),
-        ),
+        per_example=lambda wc: per_example_files(wc.exp, evaluated_models(wc.exp)),
     output:
         png=report(
             "results/{exp}/figures/ood_histograms.png",
@@ -185,7 +181,7 @@ rule plot_diversity:
         code=code("figures"),
         teachers="results/{exp}/analysis/teacher_diversity.parquet",
         per_example=lambda wc: per_example_files(
-            wc.exp, ["ensemble", *seeded(wc.exp, multi_member(wc.exp))], [test_set(wc.exp)]
+            wc.exp, ["ensemble", *seeded(wc.exp, multi_member(wc.exp))]
         ),
     output:
         png=report(

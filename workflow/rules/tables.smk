@@ -12,10 +12,7 @@ rule collect_metrics:
     input:
         code=code("tables"),
         metrics=lambda wc: expand(
-            "results/{exp}/metrics/{model}/{evalset}.parquet",
-            exp=wc.exp,
-            model=evaluated_models(wc.exp),
-            evalset=EXPERIMENTS[wc.exp]["eval_sets"],
+            "results/{exp}/metrics/{model}.parquet", exp=wc.exp, model=evaluated_models(wc.exp)
         ),
     output:
         metrics="results/{exp}/metrics.parquet",
@@ -66,7 +63,6 @@ rule mu_gap_table:
         per_example=lambda wc: per_example_files(
             wc.exp,
             ["ensemble", *seeded(wc.exp, students_of(wc.exp, lambda m: m.has_model_uncertainty))],
-            EXPERIMENTS[wc.exp]["eval_sets"],
         ),
     output:
         markdown="results/{exp}/tables/mu_gap.md",
@@ -96,11 +92,7 @@ rule mu_gap_table:
 rule ood_table:
     input:
         code=code("tables"),
-        per_example=lambda wc: per_example_files(
-            wc.exp,
-            evaluated_models(wc.exp),
-            eval_sets_of_kind(wc.exp, "test", "ood"),
-        ),
+        per_example=lambda wc: per_example_files(wc.exp, evaluated_models(wc.exp)),
     output:
         markdown="results/{exp}/tables/ood.md",
         csv=report(
