@@ -31,7 +31,7 @@ from .distill import load_teachers
 from .io import load_checkpoint
 from .losses import hydra_loss
 from .metrics import pairwise_kl
-from .models import load_model
+from .models import Members, load_model
 from .perturb import PERTURBATIONS
 from .train import configure_torch, log
 
@@ -87,12 +87,14 @@ def input_jacobians(model, x):
 
 
 def jacobian_similarity(teachers, students, x):
-    """Rows (student, seed, member, index, cosine) for each (name, seed, model)."""
+    """Rows (student, seed, member, index, cosine) for each (name, seed, model): member m
+    against teacher m (students learn from the first K of the ensemble's teachers)."""
     reference = input_jacobians(teachers, x)  # (N, M, C·D)
     rows = []
     for name, seed, model in students:
         own = input_jacobians(model, x)
-        cosine = F.cosine_similarity(own, reference[:, : own.shape[1]], dim=-1)  # (N, K)
+        k = min(own.shape[1], reference.shape[1])
+        cosine = F.cosine_similarity(own[:, :k], reference[:, :k], dim=-1)  # (N, K)
         for m in range(cosine.shape[1]):
             rows.append(pd.DataFrame({"student": name, "seed": seed, "member": m,
                                       "index": np.arange(len(x)), "cosine": cosine[:, m].numpy()}))  # fmt: skip  # noqa: E501
@@ -167,11 +169,13 @@ def main(argv=None):
     y_b = torch.as_tensor(data.y_train[:SNR_BATCH])
     snr = []
     for name, seed, model in distilled:
-        members = teachers if len(teachers) == model(x_b[:1]).shape[1] else None
-        if members is None:
+        k = model(x_b[:1]).shape[1]
+        if k > len(teachers):
+            log(f"gradient SNR: skipping {name}: {k} members, {len(teachers)} teachers given")
             continue
+        own_teachers = Members(list(teachers)[:k])  # member m learned from teacher m
         for kind in ("gaussian", "ods"):
-            value = gradient_snr(model, teachers, x_b, y_b, kind, args.step, bounds,
+            value = gradient_snr(model, own_teachers, x_b, y_b, kind, args.step, bounds,
                                  args.temperature)  # fmt: skip
             snr.append({"student": name, "seed": seed, "perturbation": kind, "snr": value})
             log(f"gradient SNR {name} seed {seed} {kind}: {value:.4f}")

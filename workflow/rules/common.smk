@@ -165,13 +165,6 @@ def analysis_temperature(exp):
     return cfg.analysis_settings(EXPERIMENTS[exp])["temperature"]
 
 
-def analysis_teachers(exp):
-    """Teachers of the Jacobian analysis: those of the first one-to-one student."""
-    student = jacobian_students(exp)[0][0]
-    seeds = cfg.student_teacher_seeds(EXPERIMENTS[exp], student)
-    return expand("results/{exp}/teachers/seed{seed}/model.pt", exp=exp, seed=seeds)
-
-
 def jacobian_students(exp):
     """One-to-one students compared with a from-scratch baseline (Jacobian analysis)."""
     distilled = students_of(exp, lambda m: m.one_to_one)

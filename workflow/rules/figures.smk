@@ -148,7 +148,7 @@ rule analyse_jacobians:
     input:
         code=code("analysis"),
         data="results/{exp}/dataset.npz",
-        teachers=lambda wc: analysis_teachers(wc.exp),
+        teachers=teacher_checkpoints,
         distilled=lambda wc: student_checkpoints(wc.exp, jacobian_students(wc.exp)[0]),
         scratch=lambda wc: student_checkpoints(wc.exp, jacobian_students(wc.exp)[1]),
     output:
