@@ -47,8 +47,8 @@ def teacher_sizes(input_shape, hidden, num_classes):
 def build_hydra(spec):
     body = spec["body"]
     body = {"arch": "mlp", "sizes": body} if isinstance(body, list) else body
-    head = nn.Sequential(*mlp_layers(spec["head"]))
-    model = Hydra(network(body, final_activation=True), head)
+    body = network(body, final_activation=True)  # built before the head: the init order
+    model = Hydra(body, nn.Sequential(*mlp_layers(spec["head"])))
     model.grow(spec["heads"])
     return model
 
