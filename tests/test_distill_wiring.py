@@ -115,3 +115,12 @@ def test_code_inputs_cover_every_package_module_python_loads(module):
     files = module_files(module)
     assert f"workflow/{PACKAGE}/{module}.py" in files
     assert all((REPO / f).is_file() for f in files)
+
+
+def test_schema_offers_exactly_the_registered_perturbations():
+    import yaml
+    from ensemble_distill.config import SCHEMA_PATH
+    from ensemble_distill.perturb import PERTURBATIONS
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())["$defs"]["perturbation"]
+    assert schema["properties"]["kind"]["enum"] == list(PERTURBATIONS)

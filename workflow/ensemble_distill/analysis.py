@@ -41,7 +41,7 @@ SNR_DRAWS, SNR_BATCH = 32, 64
 
 
 def perturbed(kind, x, teachers, step, bounds, seed):
-    fn = PERTURBATIONS[kind][0]
+    fn = PERTURBATIONS[kind]
     if fn is None:
         return x
     generator = torch.Generator().manual_seed(seed)

@@ -58,18 +58,14 @@ def clip(x, bounds):
     return x if bounds is None else x.clamp(*bounds)
 
 
-# kind -> (function, classification only?). A new perturbation is one more entry.
-PERTURBATIONS = {
-    "none": (None, False),
-    "gaussian": (gaussian, False),
-    "ods": (ods, True),
-    "confods": (confods, True),
-}
+# kind -> function (x, teachers, *, step, generator, bounds, temperature) -> x̃. A new
+# perturbation is one more entry (and one more value of the schema's perturbation.kind).
+PERTURBATIONS = {"none": None, "gaussian": gaussian, "ods": ods, "confods": confods}
 
 
 def perturbation(cfg, teachers, temperature, bounds):
     """A function (x, generator) -> x̃ for a student's ``perturbation`` config, or None."""
-    fn = PERTURBATIONS[cfg["kind"]][0]
+    fn = PERTURBATIONS[cfg["kind"]]
     if fn is None:
         return None
     return lambda x, generator: fn(
