@@ -31,6 +31,33 @@ def test_rotation_by_zero_and_by_multiples_of_90_degrees():
     assert rotate(x, 30).shape == x.shape
 
 
+def test_rotation_is_counter_clockwise_as_displayed():
+    # Ovadia et al.'s ndimage.rotate(img, deg, axes=(W, H)): +90° is np.rot90 (row 0 on top:
+    # the top-right corner goes to the top-left), -90° the other way.
+    x = np.random.default_rng(1).uniform(size=(2, 1, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(rotate(x, 90), np.rot90(x, 1, axes=(-2, -1)), atol=1e-5)
+    np.testing.assert_allclose(rotate(x, 270), np.rot90(x, -1, axes=(-2, -1)), atol=1e-5)
+
+
+def centre_of_mass(image):
+    rows, cols = np.indices(image.shape)
+    return (rows * image).sum() / image.sum(), (cols * image).sum() / image.sum()
+
+
+def test_rotation_turns_about_the_image_centre_and_crops_the_centre():
+    # A blob 8 px right of the centre of a 28 x 28 image, turned 30° counter-clockwise,
+    # lands 8·sin 30° = 4 px up and 8·cos 30° = 6.93 px right of the centre; a crop that
+    # is not centred on the enlarged canvas (or a turn about a corner) moves it elsewhere.
+    rows, cols = np.indices((28, 28))
+    centre = 13.5
+    blob = np.exp(-((rows - centre) ** 2 + (cols - centre - 8) ** 2) / (2 * 1.5**2))
+    turned = rotate(blob[None, None].astype(np.float32), 30)[0, 0]
+    row, col = centre_of_mass(np.clip(turned, 0, None))
+    assert row == pytest.approx(centre - 4, abs=0.3)
+    assert col == pytest.approx(centre + 8 * np.cos(np.pi / 6), abs=0.3)
+    assert turned.shape == (28, 28)
+
+
 def test_translation_wraps_around():
     x = np.arange(8, dtype=np.float32).reshape(1, 1, 1, 8)
     np.testing.assert_array_equal(translate(x, 2)[0, 0, 0], [6, 7, 0, 1, 2, 3, 4, 5])

@@ -101,3 +101,65 @@ def test_end2_temperature_schedule():
         1.0,
         1.0,
     ]
+
+
+def test_hydra_loss_at_temperature_3_with_three_heads_and_two_classes():
+    """T² · mean_m KL(softmax(z_m/T) ‖ softmax(s_m/T)) with M = 3 ≠ C = 2, two examples."""
+    t = 3.0
+    teachers = [[[2.0, -1.0], [0.0, 1.5], [1.0, 1.0]], [[-2.0, 0.5], [3.0, 0.0], [0.0, -1.0]]]
+    heads = [[[1.0, 0.0], [0.5, 0.5], [0.0, 2.0]], [[0.0, 0.0], [1.0, -1.0], [2.0, 0.0]]]
+    expected = t**2 * sum(
+        kl(softmax(z, t), softmax(s, t))
+        for zb, sb in zip(teachers, heads, strict=True)
+        for z, s in zip(zb, sb, strict=True)
+    ) / 6  # fmt: skip
+    loss = hydra_loss(torch.tensor(heads), torch.tensor(teachers), torch.tensor([0, 1]), t)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_hydra_loss_mixes_in_every_heads_cross_entropy_with_alpha():
+    teachers = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    heads = torch.tensor([[[0.0, 1.0], [2.0, 0.0]]])
+    alpha, t = 0.25, 2.0
+    kls = kl(softmax([1.0, 0.0], t), softmax([0.0, 1.0], t))
+    kls += kl(softmax([0.0, 1.0], t), softmax([2.0, 0.0], t))
+    ces = -math.log(softmax([0.0, 1.0])[0]) - math.log(softmax([2.0, 0.0])[0])
+    expected = alpha * t**2 * kls / 2 + (1 - alpha) * ces / 2
+    loss = hydra_loss(heads, teachers, torch.tensor([0]), temperature=t, alpha=alpha)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_loss_defaults_are_temperature_1_and_no_label_term():
+    teachers, student = torch.tensor([[[2.0, 0.0], [0.0, 1.0]]]), torch.tensor([[[0.5, 0.0]]])
+    mean = [(a + b) / 2 for a, b in zip(softmax([2.0, 0.0]), softmax([0.0, 1.0]), strict=True)]
+    assert kd_loss(student, teachers, torch.tensor([1])).item() == pytest.approx(
+        kl(mean, softmax([0.5, 0.0])), rel=1e-5
+    )
+
+
+def test_hydra_loss_names_both_counts_on_a_mismatch():
+    with pytest.raises(ValueError, match="2 heads, 3 teachers"):
+        hydra_loss(torch.zeros(1, 2, 4), torch.zeros(1, 3, 4), torch.tensor([0]))
+
+
+def test_nll_loss_with_one_label_per_mimo_slot():
+    logits = torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0]], [[0.0, math.log(4.0)], [0.0, 0.0]]])
+    labels = torch.tensor([[0, 1], [1, 1]])  # (B, K): slot k of example b has its own label
+    expected = (math.log(2) - math.log(0.25) - math.log(0.8) + math.log(2)) / 4
+    assert nll_loss(logits, labels).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_end2_loss_with_three_teachers_two_examples_and_the_temperature_squared():
+    t, eps = 3.0, 0.05
+    teachers = [[[1.0, 0.0], [0.0, 2.0], [0.5, 0.5]], [[-1.0, 1.0], [2.0, 0.0], [0.0, 0.0]]]
+    students = [[1.0, 2.0], [3.0, -1.0]]
+    total = 0.0
+    for zs, s in zip(teachers, students, strict=True):
+        alpha = [math.exp(v / t) for v in s]
+        pis = [[(1 - eps) * p + eps / 2 for p in softmax(z, t)] for z in zs]
+        mean_log = [sum(math.log(pi[c]) for pi in pis) / 3 for c in range(2)]
+        nll = sum(math.lgamma(a) for a in alpha) - math.lgamma(sum(alpha))
+        total += nll - sum((a - 1) * m for a, m in zip(alpha, mean_log, strict=True))
+    loss = end2_loss(torch.tensor(students)[:, None], torch.tensor(teachers), temperature=t,
+                     smoothing=eps)  # fmt: skip
+    assert loss.item() == pytest.approx(t**2 * total / 2, rel=1e-5)

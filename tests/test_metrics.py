@@ -60,6 +60,26 @@ def test_ece_pools_examples_within_a_bin():
     assert ece(probs, np.array([0, 1])) == pytest.approx(abs(0.5 - 0.9))
 
 
+def two_class(confidences):
+    return np.array([[c, 1 - c] for c in confidences])
+
+
+def test_ece_uses_15_bins():
+    # 0.66 and 0.68 straddle 10/15 = 0.667 but share a bin of 10 bins (0.6, 0.7] and of
+    # 20 bins (0.65, 0.7]; one right, one wrong. Apart: ½·0.34 + ½·0.68; pooled: |½ − 0.67|.
+    probs, labels = two_class([0.66, 0.68]), np.array([0, 1])
+    assert ece(probs, labels) == pytest.approx(0.5 * 0.34 + 0.5 * 0.68)
+    # 0.70 and 0.72 share the 15-bin (0.667, 0.733] (100 bins would separate them).
+    assert ece(two_class([0.70, 0.72]), labels) == pytest.approx(abs(0.5 - 0.71))
+
+
+def test_ece_bins_are_closed_on_the_right():
+    # 0.8 = 12/15 is the upper edge of (0.733, 0.8], where 0.75 lies: pooled with (l, u],
+    # apart with [l, u) edges (0.8 would open the next bin).
+    probs, labels = two_class([0.8, 0.75]), np.array([0, 1])
+    assert ece(probs, labels) == pytest.approx(abs(0.5 - 0.775))
+
+
 def test_model_uncertainty_of_agreeing_and_disagreeing_members():
     same = log([[[0.7, 0.3]], [[0.7, 0.3]]])
     assert uncertainties(same)["model_uncertainty"][0] == pytest.approx(0.0, abs=1e-12)
@@ -99,6 +119,15 @@ def test_ensemble_file_also_scores_each_member():
     singles = metrics[metrics["model"] == "single"]
     assert sorted(singles["distill_seed"].unique()) == [4, 5, 6]
     assert singles[singles["metric"] == "model_uncertainty"]["value"].isna().all()
+    # Each single row scores its own member: member 1 (seed 5) at intensity 15.
+    nll_5 = singles[(singles["distill_seed"] == 5) & (singles["metric"] == "nll")
+                    & (singles["intensity"] == 15.0)]["value"]  # fmt: skip
+    own = -log_probs[1, 1][np.arange(5), np.arange(5) % 4].mean()
+    assert nll_5.item() == pytest.approx(own)
+    ensemble_nll = metrics[(metrics["model"] == "ensemble") & (metrics["metric"] == "nll")
+                           & (metrics["intensity"] == 0.0)]["value"]  # fmt: skip
+    mixture = np.log(np.exp(log_probs[0]).mean(0))[np.arange(5), np.arange(5) % 4]
+    assert ensemble_nll.item() == pytest.approx(-mixture.mean())
     assert set(metrics["intensity"]) == {0.0, 15.0}
     assert len(examples) == 2 * 5
     expected_cols = [
@@ -139,4 +168,8 @@ def test_dirichlet_prediction_file_is_scored_on_its_mean():
     metrics, _ = evaluate_predictions(pred, "exp", "end2", "end2", 0, "test")
     value = dict(zip(metrics["metric"], metrics["value"], strict=True))
     assert value["nll"] == pytest.approx(-(math.log(0.75) + math.log(0.5)) / 2)
-    assert value["model_uncertainty"] > 0
+    # α = (3, 1): p = (¾, ¼), H = −¾ ln ¾ − ¼ ln ¼; data = ¾(ψ(5) − ψ(4)) + ¼(ψ(5) − ψ(2))
+    # = ¾·¼ + ¼·(½ + ⅓ + ¼). α = (1, 1): ln 2 − ½ (see above).
+    mu_a = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25)) - (0.75 / 4 + 0.25 * 13 / 12)
+    assert value["model_uncertainty"] == pytest.approx((mu_a + math.log(2) - 0.5) / 2)
+    assert value["acc"] == 0.5  # argmax of α/α₀: right on (3, 1); the tie (1, 1) picks class 0

@@ -11,7 +11,12 @@ import pytest
 import torch
 from conftest import REPO, run_tiny_config
 from ensemble_distill.datasets import DataError, load_dataset
-from ensemble_distill.losses import gaussian_kl, hydra_gaussian_loss, kd_gaussian_loss
+from ensemble_distill.losses import (
+    gaussian_kl,
+    gaussian_nll,
+    hydra_gaussian_loss,
+    kd_gaussian_loss,
+)
 from ensemble_distill.metrics import mixture_log_density, regression_metrics
 
 DATA_ROOT = Path(os.environ.get("ENSEMBLE_DISTILL_DATA", REPO.parent / "shared" / "data"))
@@ -123,3 +128,60 @@ def test_toy_regression_keeps_the_input_scaling_for_grids_and_validation():
         np.linspace(-5, 5, 11),
         atol=1e-5,
     )
+
+
+def test_gaussian_losses_by_hand_with_three_teachers_and_two_heads():
+    teachers = gaussians((0, 1), (3, 0.5), (1, 2))
+    student = gaussians((1, 2), (2, 4))
+
+    # E_mixture[−log q_k] = ½ log 2πσ_k² + mean_m(σ_m² + (μ_m − μ_k)²) / 2σ_k², averaged over k.
+    def cross_entropy(mean, var):
+        second = sum(v + (m - mean) ** 2 for m, v in ((0, 1), (3, 0.5), (1, 2))) / 3
+        return 0.5 * math.log(2 * math.pi * var) + second / (2 * var)
+
+    expected = (cross_entropy(1, 2) + cross_entropy(2, 4)) / 2
+    assert kd_gaussian_loss(student, teachers).item() == pytest.approx(expected)
+    with pytest.raises(ValueError, match="2 heads, 3 teachers"):
+        hydra_gaussian_loss(student, teachers)
+
+
+def test_gaussian_nll_by_hand():
+    outputs = gaussians((0.0, 4.0), (1.0, 1.0))
+    targets = torch.tensor([2.0], dtype=torch.float64)
+    expected = (0.5 * math.log(2 * math.pi * 4) + 4 / 8 + 0.5 * math.log(2 * math.pi) + 0.5) / 2
+    assert gaussian_nll(outputs, targets).item() == pytest.approx(expected)
+
+
+def constant_gaussian_checkpoint(outputs_per_split):
+    """A linear 'network' per split whose output is always (μ, log σ²) in standardised units."""
+    from ensemble_distill.models import build_model
+
+    spec = {"arch": "mlp", "sizes": [1, 2]}
+    states = []
+    for mean, var in outputs_per_split:
+        state = build_model(spec).state_dict()
+        weight, bias = (
+            [k for k in state if k.endswith("weight")],
+            [k for k in state if k.endswith("bias")],
+        )
+        state[weight[0]] = torch.zeros_like(state[weight[0]])
+        state[bias[0]] = torch.tensor([mean, math.log(var)])
+        states.append(state)
+    return {"spec": spec, "state_dicts": states, "output": "gaussian", "seed": 0}
+
+
+def test_regression_predictions_are_in_original_units():
+    from ensemble_distill.predict import predict_eval_set
+
+    checkpoint = constant_gaussian_checkpoint([(0.5, 0.25), (-1.0, 4.0)])
+    evalset = {
+        "x": np.zeros((2, 3, 1), dtype=np.float32),  # (splits, N, d)
+        "labels": np.zeros((2, 3)),
+        "y_scale": np.array([3.0, 0.5]),
+        "y_shift": np.array([10.0, -2.0]),
+    }
+    arrays = predict_eval_set([checkpoint], "gaussian", evalset, "cpu")
+    # split 0: 0.5·3 + 10 = 11.5, 0.25·3² = 2.25; split 1: −1·0.5 − 2 = −2.5, 4·0.5² = 1.
+    np.testing.assert_allclose(arrays["mean"][:, 0, 0], [11.5, -2.5], rtol=1e-6)
+    np.testing.assert_allclose(arrays["var"][:, 0, 0], [2.25, 1.0], rtol=1e-6)
+    assert arrays["mean"].shape == (2, 1, 3)  # (splits, K, N)

@@ -102,3 +102,31 @@ def test_divergence_stops_with_a_clear_error_and_keeps_the_resume_state(tmp_path
             log=lambda msg: None,
         )
     assert train_module.load_checkpoint(tmp_path / "state.pt")["epoch"] == 2
+
+
+def test_best_validation_epoch_is_kept_when_it_is_not_the_last(tmp_path):
+    """Scripted validation losses 3, 1, 2, 4: the weights of epoch 2 must come back, and
+    neither the last nor the first epoch's."""
+    scripted = iter([3.0, 1.0, 2.0, 4.0])
+    snapshots = []
+
+    def val_loss(model, x, y):  # called once per epoch (the validation set is one batch)
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return torch.tensor(next(scripted))
+
+    torch.manual_seed(0)
+    model = build_model({"arch": "mlp", "sizes": [4, 16, 2]})
+    history = train_module.fit(
+        model, lambda m, x, y: nll_loss(m(x), y), make_data(), make_data(32, seed=1),
+        epochs=4, batch_size=16, lr=1e-2, weight_decay=0.0, seed=3,
+        resume=tmp_path / "state.pt", fingerprint="job", log=lambda msg: None,
+        val_loss_fn=val_loss,
+    )  # fmt: skip
+    assert [h["val_loss"] for h in history] == [3.0, 1.0, 2.0, 4.0]
+    state = model.state_dict()
+    for name, value in state.items():
+        torch.testing.assert_close(value, snapshots[1][name], rtol=0, atol=0)
+    assert not torch.equal(state["0.1.weight"], snapshots[3]["0.1.weight"])
+    saved = train_module.load_checkpoint(tmp_path / "state.pt")
+    assert saved["best_loss"] == 1.0
+    torch.testing.assert_close(saved["best_model"]["0.1.weight"], snapshots[1]["0.1.weight"])

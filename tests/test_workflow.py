@@ -67,7 +67,9 @@ def test_tiny_config_end_to_end(workflow_copy):
     assert sorted(rot["distill_seed"].unique()) == config["experiments"]["img"]["ensemble"]["seeds"]
     assert sorted(rot["intensity"].unique()) == [0.0, 90.0]
     hydra_mu = img[(img["model"] == "hydra") & (img["metric"] == "model_uncertainty")]
-    assert hydra_mu["value"].notna().all() and (hydra_mu["value"] >= -1e-9).all()
+    # Phase 2 pulls the grown heads apart towards their own teachers: identical heads (the
+    # KD loss in phase 2, or a missing grow) would give MU ≈ 1e-9.
+    assert hydra_mu["value"].notna().all() and (hydra_mu["value"] > 1e-5).all(), hydra_mu
 
     table = (results / "toy/tables/summary.md").read_text()
     for model in ("ensemble", "single", "kd", "hydra"):

@@ -1,0 +1,89 @@
+"""A distillation job killed mid-run and restarted ends with the same weights and history as
+an uninterrupted one: in Hydra's second phase, during EnD²'s temperature annealing, and in
+the second data split of a regression job."""
+
+import numpy as np
+import pytest
+import torch
+from ensemble_distill import train as train_module
+from ensemble_distill.datasets import load_dataset, regression_dataset
+from ensemble_distill.distill import distill
+from ensemble_distill.io import load_checkpoint
+from ensemble_distill.teacher import train_teacher
+
+TRAIN = {"epochs": 5, "batch_size": 32, "lr": 0.01, "weight_decay": 0.0}
+TEACHER = {"arch": "mlp", "hidden": [16], "train": {**TRAIN, "epochs": 3}}
+STUDENTS = {
+    "hydra": ({"method": "hydra", "head": {"type": "mlp", "hidden": [8]}, "hinton_epochs": 2,
+               "temperature": 2.0, "alpha": 1.0, "train": TRAIN}, "phase2.pt", 2),
+    "end2": ({"method": "end2", "temperature": 5.0, "anneal_epochs": 4, "teacher_smoothing": 1e-4,
+              "train": TRAIN}, "end2.pt", 3),
+    "regression": ({"method": "hydra", "head": {"type": "mlp", "hidden": [8]}, "hinton_epochs": 2,
+                    "train": TRAIN}, "split1/phase2.pt", 2),
+}  # fmt: skip
+
+
+class Killed(Exception):
+    pass
+
+
+def two_split_regression():
+    rng = np.random.default_rng(0)
+    splits = []
+    for _ in range(2):
+        x = rng.uniform(-3, 3, size=(80, 1))
+        y = (x * np.sin(x))[:, 0] + 0.2 * rng.standard_normal(80)
+        splits.append((x[:60], y[:60], x[60:], y[60:]))
+    return regression_dataset("toy_regression", splits)
+
+
+@pytest.fixture(scope="module")
+def teachers(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("teachers")
+    out = {}
+    for task, data in (
+        (
+            "classification",
+            load_dataset(
+                {"name": "spiral", "arms": 3, "train_per_arm": 40, "noise": 0.08, "seed": 0}
+            ),
+        ),  # fmt: skip
+        ("regression", two_split_regression()),
+    ):
+        data.save(tmp / f"{task}.npz")
+        paths = [tmp / f"{task}-t{seed}.pt" for seed in range(3)]
+        for seed, path in enumerate(paths):
+            train_teacher(tmp / f"{task}.npz", TEACHER, seed, out=path, resume=tmp / "r.pt")
+        out[task] = (tmp / f"{task}.npz", paths)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(STUDENTS))
+def test_killed_distillation_resumes_to_identical_weights(name, teachers, tmp_path, monkeypatch):
+    student, kill_file, kill_epoch = STUDENTS[name]
+    data, paths = teachers["regression" if name == "regression" else "classification"]
+    distill(data, student, paths, 0, out=tmp_path / "reference.pt", resume_dir=tmp_path / "ref")
+
+    save = train_module.save_checkpoint
+    kills = []
+
+    def save_then_die(path, **payload):
+        save(path, **payload)
+        if str(path).endswith(kill_file) and payload["epoch"] == kill_epoch:
+            kills.append(path)
+            raise Killed
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        distill(data, student, paths, 0, out=tmp_path / "resumed.pt", resume_dir=tmp_path / "run")
+    assert kills and not (tmp_path / "resumed.pt").exists()
+    monkeypatch.setattr(train_module, "save_checkpoint", save)
+    distill(data, student, paths, 0, out=tmp_path / "resumed.pt", resume_dir=tmp_path / "run")
+
+    reference, resumed = (load_checkpoint(tmp_path / f) for f in ("reference.pt", "resumed.pt"))
+    assert resumed["history"] == reference["history"]
+    assert resumed["spec"] == reference["spec"]
+    for a, b in zip(reference["state_dicts"], resumed["state_dicts"], strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
