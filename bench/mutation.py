@@ -32,9 +32,10 @@ MODULES = {
     "metrics": ["test_metrics.py", "test_regression.py", "test_diversity.py", "test_tables.py"],
     "losses": ["test_losses.py", "test_regression.py", "test_distill_wiring.py"],
     "tables": ["test_tables.py", "test_diversity.py", "test_regression.py"],
-    "evalsets": ["test_data.py", "test_evalsets.py"],
-    "distill": ["test_distill_wiring.py", "test_distill_resume.py", "test_regression.py"],
+    "evalsets": ["test_data.py", "test_evalsets.py", "test_regression.py"],
     "calibration": ["test_diversity.py", "test_metrics.py"],
+    "distill": ["test_distill_wiring.py", "test_distill_resume.py", "test_jobs.py",
+                "test_perturb.py"],
 }
 # Tests that run subprocesses or Snakemake (mutants are invisible to them) or read rules.
 DESELECT = '"-m", "not slow and not slurm", "-k", "not code_inputs_cover and not every_rule_declares"'

@@ -55,11 +55,29 @@ def test_dee_on_hand_made_curves():
     assert dee(0.6, sizes, curve) == 4.0  # better than all: capped at K
 
 
+def test_dee_interpolates_between_ensemble_sizes_that_are_not_consecutive():
+    sizes, curve = [1, 2, 4, 8], [1.0, 0.8, 0.7, 0.6]
+    assert dee(0.75, sizes, curve) == pytest.approx(3.0)  # halfway between DE-2 and DE-4
+    assert dee(0.625, sizes, curve) == pytest.approx(7.0)  # ¾ of the way from DE-4 to DE-8
+
+
+def test_fitted_temperature_is_the_minimiser_of_the_validation_nll():
+    rng = np.random.default_rng(2)
+    logits = rng.normal(scale=2, size=(500, 4))
+    log_probs = log_softmax(logits, axis=-1)
+    labels = np.array([rng.choice(4, p=p) for p in np.exp(log_softmax(logits / 1.7, axis=-1))])
+    grid = np.linspace(0.5, 20, 39001)  # step 5e-4
+    nlls = [-log_softmax(log_probs / t, axis=-1)[np.arange(500), labels].mean() for t in grid]
+    assert fit_temperature(log_probs, labels) == pytest.approx(grid[np.argmin(nlls)], abs=2e-3)
+
+
 def test_subsets_are_all_combinations_when_few_and_distinct_otherwise():
     rng = np.random.default_rng(0)
     assert subsets(2, 4, rng) == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]
     drawn = subsets(4, 8, rng, limit=20)  # C(8, 4) = 70 > 20
     assert len(drawn) == 20 and len({tuple(s) for s in drawn}) == 20
+    assert all(len(set(s)) == 4 and s == sorted(s) for s in drawn)  # k distinct members
+    assert len(subsets(2, 4, rng, limit=6)) == 6  # C(4, 2) = 6 = limit: all of them
 
 
 def test_ensemble_curve_averages_over_subsets():
@@ -107,7 +125,10 @@ def test_diversity_table_rows_dee_and_pairs():
     metrics = pd.DataFrame(
         rows("be", 0, 0.75, 0.01) + rows("be", 1, 0.85, 0.02)
         + rows("be_ods", 0, 0.70, 0.05) + rows("be_ods", 1, 0.80, 0.04)
+        + rows("single", 3, 0.1, 0.0)  # members of the ensemble are not a row
     )  # fmt: skip
+    other = pd.DataFrame(rows("be", 0, 9.0, 9.0)).assign(eval_set="rot")  # not the test set
+    metrics = pd.concat([metrics, other, pd.DataFrame(rows("be", 1, 9.0, 9.0)).assign(split=1)])
     curve = pd.DataFrame({"size": [1, 2, 3, 4], "subsets": [4, 6, 4, 1],
                           "cnll": [1.0, 0.8, 0.7, 0.65]})  # fmt: skip
     cost = pd.DataFrame({"model": ["ensemble", "be", "be_ods"], "params": [400, 120, 120]})
@@ -116,6 +137,10 @@ def test_diversity_table_rows_dee_and_pairs():
     be = csv[(csv["model"] == "be") & csv["baseline"].isna()].iloc[0]
     assert be["dee_mean"] == pytest.approx((2.5 + 1.75) / 2)  # DEE 2.5 and 1.75
     assert "| DE-4 | 1 | 400 |" in text and "| be | 2 | 120 |" in text
+    # DEE of DE-k is k; metrics the curve lacks are n/a (acc, nll, mean-KLD here)
+    assert "| DE-2 | 6 | 200 | n/a | n/a | 0.8000 | 2 | n/a |" in text
+    assert set(csv["model"]) == {"DE-1", "DE-2", "DE-3", "DE-4", "be", "be_ods"}
+    assert be["cnll_mean"] == pytest.approx(0.8) and be["cnll_std"] == pytest.approx(0.0707107)
     pair = csv[(csv["baseline"] == "be") & (csv["metric"] == "cnll")].iloc[0]
     assert pair["paired_mean"] == pytest.approx(-0.05) and pair["paired_ci95"] == pytest.approx(
         0, abs=1e-12

@@ -10,6 +10,7 @@ from ensemble_distill.metrics import (
     ece,
     evaluate_predictions,
     mean_log_probs,
+    per_example_frame,
     uncertainties,
 )
 
@@ -173,3 +174,99 @@ def test_dirichlet_prediction_file_is_scored_on_its_mean():
     mu_a = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25)) - (0.75 / 4 + 0.25 * 13 / 12)
     assert value["model_uncertainty"] == pytest.approx((mu_a + math.log(2) - 0.5) / 2)
     assert value["acc"] == 0.5  # argmax of α/α₀: right on (3, 1); the tie (1, 1) picks class 0
+
+
+def test_ece_separates_the_top_bins_and_the_lowest_bins():
+    # 0.9 → (0.867, 0.933], 0.95 → (0.933, 1]: apart, ½·0.1 + ½·0.95.
+    assert ece(two_class([0.9, 0.95]), np.array([0, 1])) == pytest.approx(0.525)
+    # 20 classes: confidence 0.06 lies in the first bin (0, 1/15], 0.1 in the second.
+    probs = np.array([[c] + [(1 - c) / 19] * 19 for c in (0.06, 0.1)])
+    assert ece(probs, np.array([0, 1])) == pytest.approx(0.5 * 0.94 + 0.5 * 0.1)
+
+
+def test_dirichlet_uncertainties_of_several_examples_and_classes():
+    log_alpha = np.log([[2.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
+    u = dirichlet_uncertainties(log_alpha)
+    # α = (2, 1, 1), α₀ = 4: data = ½(ψ(5) − ψ(3)) + 2·¼(ψ(5) − ψ(2)) = ½·(⅓ + ¼) + ½·(½ + ⅓ + ¼)
+    data = 0.5 * (1 / 3 + 1 / 4) + 0.5 * (1 / 2 + 1 / 3 + 1 / 4)
+    total = -(0.5 * math.log(0.5) + 0.5 * math.log(0.25))
+    np.testing.assert_allclose(u["data_uncertainty"], [data, 1 / 2 + 1 / 3], rtol=1e-12)
+    np.testing.assert_allclose(u["total_uncertainty"], [total, math.log(3)], rtol=1e-12)
+    assert np.isnan(u["diversity_kl"]).all() and np.isnan(u["disagreement"]).all()
+
+
+def test_per_example_frame_of_a_classifier():
+    log_probs = log(
+        [[[[0.7, 0.3], [0.2, 0.8], [0.6, 0.4]]], [[[0.4, 0.6], [0.5, 0.5], [0.9, 0.1]]]]
+    )
+    pred = dict(kind="categorical", log_probs=log_probs, labels=np.array([0, 0, 1]),
+                intensities=np.array([0.0, 30.0]), shift=np.array("rotate"),
+                coords=np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))  # fmt: skip
+    keys = dict(experiment="e", model="kd", method="kd", distill_seed=2, eval_set="rot",
+                shift="rotate")  # fmt: skip
+    frame = per_example_frame(pred, keys)
+    assert list(frame.columns[:8]) == [*keys, "intensity", "index"]
+    assert list(frame["intensity"]) == [0.0] * 3 + [30.0] * 3
+    assert list(frame["index"]) == [0, 1, 2] * 2
+    assert list(frame["prediction"]) == [0, 1, 0, 1, 0, 0]  # ties go to class 0
+    np.testing.assert_allclose(frame["confidence"], [0.7, 0.8, 0.6, 0.6, 0.5, 0.9])
+    assert list(frame["label"]) == [0, 0, 1] * 2
+    assert list(frame["x1"]) == [2.0, 4.0, 6.0] * 2
+    assert (frame["distill_seed"] == 2).all() and (frame["eval_set"] == "rot").all()
+
+
+def test_regression_rows_and_per_example_frame_per_split():
+    # (S=2 splits, K=2 members, N=3 examples)
+    mean = np.array([[[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]], [[1.0, 1.0, 1.0], [1.0, 1.0, 3.0]]])
+    var = np.array([[[1.0, 1.0, 1.0], [3.0, 1.0, 1.0]], [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]])
+    labels = np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 2.0]])
+    pred = dict(kind="gaussian", mean=mean, var=var, labels=labels, shift=np.array("none"),
+                intensities=np.zeros(1), seeds=np.array([7, 8]))  # fmt: skip
+    metrics, examples = evaluate_predictions(pred, "uci", "ensemble", "ensemble", None, "test")
+    ens = metrics[metrics["model"] == "ensemble"].set_index(["split", "metric"])["value"]
+    # split 0: mixture means (1, 1, 1) → RMSE 0; aleatoric mean of (2, 1, 1); epistemic
+    # var of means (1, 0, 1) → 2/3.
+    assert ens[(0, "rmse")] == pytest.approx(0.0)
+    assert ens[(0, "aleatoric")] == pytest.approx(4 / 3)
+    assert ens[(0, "epistemic")] == pytest.approx(2 / 3)
+    assert ens[(1, "rmse")] == pytest.approx(0.0)
+    assert ens[(1, "epistemic")] == pytest.approx(1 / 3)  # only the last example differs
+    single = metrics[(metrics["model"] == "single") & (metrics["metric"] == "rmse")]
+    by_seed = single.set_index(["distill_seed", "split"])["value"]
+    assert by_seed[(7, 0)] == pytest.approx(math.sqrt(2 / 3))  # member 0 of split 0: 0, 1, 2
+    assert by_seed[(8, 1)] == pytest.approx(math.sqrt(1 / 3))  # member 1 of split 1: 1, 1, 3
+    single_nll = metrics[(metrics["model"] == "single") & (metrics["metric"] == "nll")
+                         & (metrics["distill_seed"] == 8) & (metrics["split"] == 0)]  # fmt: skip
+    expected = np.mean([0.5 * math.log(2 * math.pi * v) + (m - 1) ** 2 / (2 * v)
+                        for m, v in ((2, 3), (1, 1), (0, 1))])  # fmt: skip
+    assert single_nll["value"].item() == pytest.approx(expected)
+    assert (metrics["intensity"] == 0.0).all()
+
+    # Per example: member −1 is the mixture (mean of means, total variance).
+    mix = examples[(examples["split"] == 0) & (examples["member"] == -1)]
+    np.testing.assert_allclose(mix["mean"], [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(mix["var"], [2 + 1, 1 + 0, 1 + 1])
+    one = examples[(examples["split"] == 1) & (examples["member"] == 1)]
+    np.testing.assert_allclose(one["mean"], [1.0, 1.0, 3.0])
+    np.testing.assert_allclose(one["target"], [1.0, 1.0, 2.0])
+    np.testing.assert_allclose(one["epistemic"], [0.0, 0.0, 1.0])
+    assert len(examples) == 2 * 3 * 3 and list(examples.columns[:5]) == [
+        "experiment", "model", "method", "distill_seed", "eval_set"]  # fmt: skip
+
+
+def test_each_member_of_an_ensemble_is_calibrated_on_its_own_validation_predictions():
+    from ensemble_distill.calibration import fit_temperature
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 200)
+    sharp = np.eye(3)[labels] * 4 + rng.normal(size=(200, 3)) * 3  # overconfident member
+    flat = np.eye(3)[labels] * 0.5 + rng.normal(size=(200, 3)) * 0.3  # underconfident member
+    logits = np.stack([sharp, flat])[None]  # (I=1, K=2, N, C)
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    pred = dict(kind="categorical", log_probs=log_probs, labels=labels, intensities=np.zeros(1),
+                shift=np.array("validation"), seeds=np.array([0, 1]))  # fmt: skip
+    metrics, _ = evaluate_predictions(pred, "e", "ensemble", "ensemble", None, "val", pred)
+    temperature = metrics[metrics["metric"] == "temperature"].set_index("distill_seed")["value"]
+    for m in (0, 1):
+        assert temperature[m] == pytest.approx(fit_temperature(log_probs[0, m], labels), rel=1e-6)
+    assert temperature[0] > 1 > temperature[1]

@@ -7,6 +7,7 @@ import pytest
 from ensemble_distill.tables import (
     auroc,
     cost_tables,
+    format_value,
     mu_gap,
     ood_aurocs,
     summary_tables,
@@ -108,9 +109,17 @@ def test_auroc_counts_ood_scored_above_in_domain():
             per_example("kd", 0, "svhn", "ood", [np.nan, np.nan], total=[0.5, 0.15]),
         ]
     )
-    aurocs = ood_aurocs(frame)
-    assert list(aurocs["metric"]) == ["svhn: AUROC total"]  # no MU for a single output
-    assert aurocs["value"].item() == pytest.approx(0.75)
+    ensemble = pd.concat(  # the ensemble's rows have no distillation seed (NA)
+        [
+            per_example("ensemble", pd.NA, "test", "none", [0.0, 0.1], total=[0.1, 0.2]),
+            per_example("ensemble", pd.NA, "svhn", "ood", [0.2, 0.0], total=[0.0, 0.3]),
+        ]
+    )
+    aurocs = ood_aurocs(pd.concat([frame, ensemble])).set_index(["model", "metric"])["value"]
+    assert list(aurocs.loc["kd"].index) == ["svhn: AUROC total"]  # no MU for a single output
+    assert aurocs[("kd", "svhn: AUROC total")] == pytest.approx(0.75)
+    assert aurocs[("ensemble", "svhn: AUROC total")] == pytest.approx(0.5)  # 0.3 > both
+    assert aurocs[("ensemble", "svhn: AUROC model")] == pytest.approx((1 + 1 + 0.5 + 0) / 4)
 
 
 def test_cost_shares_are_of_the_ensemble():
@@ -120,3 +129,56 @@ def test_cost_shares_are_of_the_ensemble():
     )  # fmt: skip
     text, _ = cost_tables(cost)
     assert "| hydra | 250 (25.0 %) | 1e+03 (25.0 %) | 0.500 |" in text
+
+
+def test_uci_table_marks_missing_methods_and_counts_ties_as_wins():
+    def uci(experiment, method, nll, rmse=1.0):
+        return [dict(experiment=experiment, model=method, method=method, distill_seed=0,
+                     eval_set="test", shift="none", intensity=0.0, split=s, metric=m, value=v)
+                for s in range(2) for m, v in (("nll", nll), ("rmse", rmse))]  # fmt: skip
+
+    metrics = pd.DataFrame(
+        uci("uci_yacht", "kd", 3.0) + uci("uci_yacht", "hydra", 3.0)  # a tie counts
+        + uci("uci_naval", "kd", 1.0)  # no Hydra run
+        + uci("uci_naval", "end2", 0.0)  # a method outside the paper's table
+    )  # fmt: skip
+    paper = {"title": "P", "methods": ["kd", "hydra"], "compare": ["hydra", "kd"],
+             "nll": {"yacht": {"kd": 1.5, "hydra": 1.25}}}  # fmt: skip
+    text, csv = uci_tables(metrics, paper)
+    lines = text.splitlines()
+    header = (
+        "dataset | NLL KD | NLL Hydra | RMSE KD | RMSE Hydra | paper NLL KD (P) | paper NLL Hydra"
+    )
+    assert lines[0] == f"| {header} |"
+    same = "3.0000 ± 0.0000 | 3.0000 ± 0.0000 | 1.0000 ± 0.0000 | 1.0000 ± 0.0000"
+    assert f"| yacht | {same} | 1.5000 | 1.2500 |" in lines
+    assert "| naval | 1.0000 ± 0.0000 | n/a | 1.0000 ± 0.0000 | n/a |  |  |" in lines
+    assert "Hydra's NLL is at most KD's on 1 of 2 datasets." in text
+    missing = csv[(csv["dataset"] == "naval") & (csv["method"] == "hydra")]
+    assert missing["mean"].isna().all() and missing["splits"].isna().all()
+    assert set(csv["method"]) == {"kd", "hydra"}
+    assert csv[(csv["dataset"] == "yacht") & (csv["method"] == "kd")]["splits"].tolist() == [2, 2]
+
+
+def test_summary_puts_the_papers_row_under_its_method_but_not_under_single():
+    metrics = pd.DataFrame(
+        rows("hydra", "hydra", "acc", [(0, 0.9), (0, 0.7)])
+        + rows("single", "member", "acc", [(0, 0.6), (0, 0.8)])
+    )
+    paper = {"title": "P", "summary": {"hydra": {"acc": 0.95}, "member": {"acc": 0.5}}}
+    text, _ = summary_tables(metrics, ["single", "hydra"], paper)
+    lines = text.splitlines()
+    assert lines[2:] == [
+        "| single | 2 | 0.7000 ± 0.1414 |",
+        "| hydra | 2 | 0.8000 ± 0.1414 |",
+        "| hydra (P) |  | 0.9500 |",
+    ]
+
+
+def test_format_value():
+    assert format_value(0.5, 0.1, 1) == "0.5000"  # one network: no spread
+    assert format_value(0.5, 0.1, 2) == "0.5000 ± 0.1000"
+    assert format_value(0.5, np.nan, 3) == "0.5000"
+    assert format_value(5e-4, 1e-4, 3) == "5.00e-04 ± 1.00e-04"  # small values keep digits
+    assert format_value(0.001, 0.0, 2) == "0.0010 ± 0.0000"
+    assert format_value(0.0) == "0.0000" and format_value(np.nan) == "n/a"

@@ -343,10 +343,12 @@ def diversity_tables(metrics, curve, cost, models, test_set, pairs=None):
     rows, records = [], []
     for _, r in curve.iterrows():
         k = int(r["size"])
-        cells = [format_value(r[m]) if m in r and m != "dee" else f"{k}" for m in names]
+        # A deep ensemble of k is worth k; a metric the curve lacks is n/a, not k.
+        values = {m: k if m == "dee" else r.get(m, np.nan) for m in names}
+        cells = [f"{k}" if m == "dee" else format_value(values[m]) for m in names]
         rows.append([f"DE-{k}", int(r["subsets"]), f"{k * member_params:,.0f}", *cells])
         records.append({"model": f"DE-{k}", "n": int(r["subsets"]), "params": k * member_params,
-                        **{f"{m}_mean": r.get(m, k) for m in names}})  # fmt: skip
+                        **{f"{m}_mean": v for m, v in values.items()}})  # fmt: skip
     for model in [m for m in models if m in set(wide["model"]) and m != "ensemble"]:
         part = wide[wide["model"] == model]
         n = len(part)
