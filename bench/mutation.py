@@ -34,11 +34,16 @@ MODULES = {
     "tables": ["test_tables.py", "test_diversity.py", "test_regression.py"],
     "evalsets": ["test_data.py", "test_evalsets.py", "test_regression.py"],
     "calibration": ["test_diversity.py", "test_metrics.py"],
-    "distill": ["test_distill_wiring.py", "test_distill_resume.py", "test_jobs.py",
-                "test_perturb.py"],
+    "distill": [
+        "test_distill_wiring.py",
+        "test_distill_resume.py",
+        "test_jobs.py",
+        "test_perturb.py",
+    ],
 }
-# Tests that run subprocesses or Snakemake (mutants are invisible to them) or read rules.
-DESELECT = '"-m", "not slow and not slurm", "-k", "not code_inputs_cover and not every_rule_declares"'
+DESELECT = (  # subprocess or Snakemake tests (mutants are invisible to them), rule readers
+    '"-m", "not slow and not slurm", "-k", "not code_inputs_cover and not every_rule_declares"'
+)
 EXIT_STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests",
                34: "skipped", 36: "timeout", -24: "timeout", None: "not checked"}  # fmt: skip
 
@@ -64,7 +69,7 @@ def stage(modules):
         'source_paths = ["src/ensemble_distill"]\n'
         'also_copy = ["src/schemas", "src/rules", "config.yaml"]\n'
         f"only_mutate = [{only}]\n"
-        f'pytest_add_cli_args_test_selection = [{selection}, {DESELECT}]\n'
+        f"pytest_add_cli_args_test_selection = [{selection}, {DESELECT}]\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n'
     )
     return tests

@@ -7,6 +7,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from ensemble_distill.codegraph import PACKAGE, closure, module_files
@@ -124,3 +125,145 @@ def test_schema_offers_exactly_the_registered_perturbations():
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())["$defs"]["perturbation"]
     assert schema["properties"]["kind"]["enum"] == list(PERTURBATIONS)
+
+
+# ----------------------------------------------------------------------------- one phase's loss
+def test_phase_loss_matches_on_the_perturbed_input_and_labels_on_the_clean_one():
+    from ensemble_distill.distill import phase_loss
+    from ensemble_distill.losses import hydra_loss, kd_loss, nll_loss
+    from ensemble_distill.methods import method_of
+
+    torch.manual_seed(0)
+    model = Members([nn.Linear(4, 3), nn.Linear(4, 3)])
+    x, x_kd, y = torch.randn(8, 4), torch.randn(8, 4), torch.randint(0, 3, (8,))
+    z = torch.randn(8, 2, 3)
+    for name, match in (("batchensemble", hydra_loss), ("kd", kd_loss)):
+        cfg = {"method": name, "alpha": 0.3}
+        method = method_of(cfg)
+        loss = phase_loss(method, method.phases[-1], "classification", cfg, {"t": 2.5})
+        expected = 0.3 * match(model(x_kd), z, y, temperature=2.5) + 0.7 * nll_loss(model(x), y)
+        torch.testing.assert_close(loss(model, x, y, x_kd, z), expected)
+        # Unperturbed: one pass; the label term sees the same input.
+        same = 0.3 * match(model(x), z, y, temperature=2.5) + 0.7 * nll_loss(model(x), y)
+        torch.testing.assert_close(loss(model, x, y, x, z), same)
+    scratch = method_of({"method": "be_scratch"})
+    loss = phase_loss(scratch, scratch.phases[0], "classification", {}, {"t": 1.0})
+    torch.testing.assert_close(loss(model, x, y, x_kd, None), nll_loss(model(x), y))
+
+
+def test_phase_loss_of_end2_uses_the_schedules_temperature_and_smoothing():
+    from ensemble_distill.distill import phase_loss
+    from ensemble_distill.losses import end2_loss
+    from ensemble_distill.methods import method_of
+
+    cfg = {"method": "end2", "teacher_smoothing": 0.01}
+    method = method_of(cfg)
+    schedule = {"t": 3.0}
+    loss = phase_loss(method, method.phases[0], "classification", cfg, schedule)
+    model = Members([nn.Linear(4, 3)])
+    x, y, z = torch.randn(5, 4), torch.zeros(5, dtype=torch.long), torch.randn(5, 2, 3)
+    torch.testing.assert_close(loss(model, x, y, x, z),
+                               end2_loss(model(x), z, temperature=3.0, smoothing=0.01))  # fmt: skip
+    schedule["t"] = 1.5  # the annealing callback changes the schedule in place
+    torch.testing.assert_close(loss(model, x, y, x, z),
+                               end2_loss(model(x), z, temperature=1.5, smoothing=0.01))  # fmt: skip
+
+
+def test_batch_preparer_asks_the_teachers_only_for_perturbed_inputs():
+    from ensemble_distill.distill import batch_preparer
+    from ensemble_distill.methods import method_of
+
+    calls = []
+    teachers = opposing_teachers()
+    counting = lambda x: calls.append(len(x)) or teachers(x)  # noqa: E731
+    shift = lambda x, generator: x + 1.0  # noqa: E731
+    x, y = torch.randn(6, 4), torch.zeros(6, dtype=torch.long)
+    cached = torch.randn(6, 2, 3)
+    kd = method_of({"method": "kd"})
+    _, _, x_kd, z = batch_preparer(kd, counting, None)((x, y, cached), torch.Generator())
+    assert x_kd is x and z is cached and calls == []
+    _, _, x_kd, z = batch_preparer(kd, counting, shift)((x, y, cached), torch.Generator())
+    torch.testing.assert_close(x_kd, x + 1.0)
+    torch.testing.assert_close(z, teachers(x + 1.0))  # on x̃, not the cached clean outputs
+    assert calls == [6]
+
+
+def test_a_configured_perturbation_reaches_training(tmp_path):
+    teachers = opposing_teachers()
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    train = (x, y, teachers(x))
+    run = partial(fit, seed=0, fingerprint="test", log=lambda message: None)
+    spec = {"arch": "mlp", "sizes": [4, 8, 3]}
+    histories = []
+    for perturbation in ({"kind": "none"}, {"kind": "gaussian", "step": 0.5}):
+        cfg = {"method": "kd", "temperature": 2.0, "alpha": 1.0, "perturbation": perturbation,
+               "train": {**TRAIN, "epochs": 2}}  # fmt: skip
+        *_, history = distill_split(cfg, "classification", teachers, spec, train, None, 0, run,
+                                    tmp_path / perturbation["kind"], None)  # fmt: skip
+        histories.append([h["train_loss"] for h in history])
+    assert histories[0] != histories[1]
+
+
+def test_end2_anneals_its_temperature_each_epoch(tmp_path, capsys):
+    teachers = opposing_teachers()
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    cfg = {"method": "end2", "temperature": 5.0, "anneal_epochs": 4, "teacher_smoothing": 1e-4,
+           "train": {**TRAIN, "epochs": 5}}  # fmt: skip
+    run = partial(fit, seed=0, fingerprint="test", log=lambda message: None)
+    distill_split(cfg, "classification", teachers, {"arch": "mlp", "sizes": [4, 8, 3]},
+                  (x, y, teachers(x)), None, 0, run, tmp_path, None)  # fmt: skip
+    logged = re.findall(r"EnD2 temperature ([\d.]+)", capsys.readouterr().out)
+    assert [float(t) for t in logged] == [5.0, 5.0, 5.0, 3.0, 1.0]  # endd-reproduce's schedule
+
+
+def test_teachers_of_each_data_split_are_that_splits_and_frozen(tmp_path):
+    from ensemble_distill.distill import load_teachers
+    from ensemble_distill.io import save_checkpoint
+
+    spec = {"arch": "mlp", "sizes": [1, 2]}
+    states = []
+    for bias in (1.0, -2.0):
+        layer = nn.Linear(1, 2)
+        with torch.no_grad():
+            layer.weight.zero_()
+            layer.bias.fill_(bias)
+        states.append({f"0.1.{k}": v for k, v in layer.state_dict().items()})
+    save_checkpoint(tmp_path / "t.pt", spec=spec, state_dicts=states, output="gaussian", seed=3)
+    for split, bias in ((0, 1.0), (1, -2.0)):
+        members, _, seeds = load_teachers([tmp_path / "t.pt"], split=split)
+        assert seeds == [3] and not any(p.requires_grad for p in members.parameters())
+        torch.testing.assert_close(members(torch.zeros(2, 1)), torch.full((2, 1, 2), bias))
+    other = {"arch": "mlp", "sizes": [1, 3, 2]}
+    save_checkpoint(tmp_path / "u.pt", spec=other, state_dicts=[{}], output="gaussian", seed=4)
+    with pytest.raises(ValueError, match="have different architectures"):
+        load_teachers([tmp_path / "t.pt", tmp_path / "u.pt"])
+
+
+def test_each_data_split_is_distilled_from_that_splits_teachers(tmp_path):
+    """Regression jobs distill all splits in one process: split s must learn from the
+    teachers of split s (here constant Gaussians with mean +1 and −2)."""
+    from ensemble_distill.datasets import regression_dataset
+    from ensemble_distill.distill import distill
+    from ensemble_distill.io import load_checkpoint, save_checkpoint
+    from ensemble_distill.models import load_model
+
+    rng = np.random.default_rng(0)
+    splits = [(rng.normal(size=(64, 1)), rng.normal(size=64), rng.normal(size=(8, 1)),
+               rng.normal(size=8)) for _ in range(2)]  # fmt: skip
+    regression_dataset("toy_regression", splits).save(tmp_path / "data.npz")
+    states = []
+    for mean in (1.0, -2.0):
+        states.append({"0.1.weight": torch.zeros(2, 1), "0.1.bias": torch.tensor([mean, 0.0])})
+    spec = {"arch": "mlp", "sizes": [1, 2]}
+    save_checkpoint(tmp_path / "t.pt", spec=spec, state_dicts=states, output="gaussian", seed=0)
+    student = {"method": "kd", "train": {"epochs": 60, "batch_size": 16, "lr": 0.05,
+                                         "weight_decay": 0.0}}  # fmt: skip
+    distill(tmp_path / "data.npz", student, [tmp_path / "t.pt"], 0, out=tmp_path / "kd.pt",
+            resume_dir=tmp_path / "kd")  # fmt: skip
+    checkpoint = load_checkpoint(tmp_path / "kd.pt")
+    assert (checkpoint["output"], checkpoint["method"], checkpoint["seed"]) == ("gaussian", "kd", 0)
+    for split, mean in ((0, 1.0), (1, -2.0)):
+        with torch.no_grad():
+            out = load_model(checkpoint, split)(torch.zeros(4, 1))
+        assert out[..., 0].mean().item() == pytest.approx(mean, abs=0.15)
