@@ -16,7 +16,14 @@ sys.path.insert(0, PACKAGE_ROOT)
 for var, path in (("PYTHONPATH", PACKAGE_ROOT), ("PATH", os.path.dirname(sys.executable))):
     os.environ[var] = os.pathsep.join(filter(None, [path, os.environ.get(var)]))
 
-from ensemble_distill.config import validate_config
+from ensemble_distill.config import load_yaml, validate_config
+from ensemble_distill.jobguard import PARENT_ENV
+
+# Training jobs stop when this process is gone (jobguard.py): a SIGKILLed Snakemake cannot
+# stop them itself.
+os.environ[PARENT_ENV] = str(os.getpid())
+
+load_yaml("config.yaml")  # a syntax error names the file and line (Snakemake's does not)
 
 
 configfile: "config.yaml"

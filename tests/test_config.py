@@ -149,3 +149,234 @@ def test_cluster_resources_from_config():
     assert "gpu" not in cluster_resources(config, "predict")  # 0 GPUs: no request at all
     config["resources"]["gpu_request"] = "gpu"
     assert cluster_resources(config, "train_teacher")["gpu"] == 2
+
+
+def E(c):
+    return c["experiments"]
+
+
+MNIST_EXPERIMENT = {
+    "dataset": {"name": "mnist"},
+    "teacher": {"arch": "mlp", "hidden": [8]},
+    "ensemble": {"size": 2},
+    "distill_seeds": [0],
+    "students": {},
+    "eval_sets": {"test": {"kind": "test"}},
+}
+
+# Each bad config and the one line it must print (all before any job: the Snakefile
+# validates at parse time). The cases a demanding user tried (issue: reliability) first.
+BAD_CONFIGS = {
+    "no test set": (
+        lambda c: E(c)["digits"]["eval_sets"].pop("test"),
+        "'experiments.digits.eval_sets': needs an eval set of kind 'test'",
+    ),
+    "empty validation and test splits": (
+        lambda c: E(c)["spiral"]["dataset"].update(train_per_arm=2),
+        "'experiments.spiral.dataset.train_per_arm': 2 is less than the minimum of 4",
+    ),
+    "2-D grid of 10^10 points": (
+        lambda c: E(c)["spiral"]["eval_sets"]["grid"].update(resolution=100000),
+        "'experiments.spiral.eval_sets.grid.resolution': a 2-D grid has resolution² points; at "
+        "most 1000, found 100000",
+    ),
+    "1-D grid too fine": (
+        lambda c: E(c)["toy_regression"]["eval_sets"]["grid"].update(resolution=200000),
+        "grid.resolution': 200000 is greater than the maximum of 100000",
+    ),
+    "OOD images of another shape": (
+        lambda c: E(c)["digits"]["eval_sets"].update(fm={"kind": "ood", "source": "fashion_mnist"}),
+        "'experiments.digits.eval_sets.fm.source': 'fashion_mnist' images are 1x28x28, the "
+        "dataset 'digits' has other inputs",
+    ),
+    "MNIST without its files": (
+        lambda c: E(c).update(m=MNIST_EXPERIMENT),
+        "config key 'data_root': experiment 'm' reads data/mnist/train-images-idx3-ubyte.gz (and "
+        "3 more), not found under data_root 'data'",
+    ),
+    "UCI without its files": (
+        lambda c: E(c)["toy_regression"].update(
+            dataset={"name": "uci", "set": "yacht"}, eval_sets={"test": {"kind": "test"}}
+        ),
+        "config key 'data_root': experiment 'toy_regression' reads data/uci/yacht/data/data.txt",
+    ),
+    "run nothing": (lambda c: c.update(run=[]), "config key 'run': [] should be non-empty"),
+    "run an unknown experiment": (
+        lambda c: c.update(run=["nope"]),
+        "config key 'run': no experiment named 'nope', found ['digits', 'spiral', "
+        "'toy_regression']",
+    ),
+    "a word for a number": (
+        lambda c: E(c)["spiral"]["ensemble"].update(size="three"),
+        "'experiments.spiral.ensemble.size': 'three' is not of type 'integer'",
+    ),
+    "rotation beyond 360°": (
+        lambda c: E(c)["digits"]["eval_sets"]["rotate"].update(intensities=[0, 400]),
+        "'experiments.digits.eval_sets.rotate.intensities.1': 400 is greater than the maximum "
+        "of 360",
+    ),
+    "negative rotation": (
+        lambda c: E(c)["digits"]["eval_sets"]["rotate"].update(intensities=[-10]),
+        "rotate.intensities.0': -10 is less than the minimum of 0",
+    ),
+    "fractional translation": (
+        lambda c: E(c)["digits"]["eval_sets"].update(
+            tr={"kind": "translate", "intensities": [0.5]}
+        ),
+        "'experiments.digits.eval_sets.tr.intensities.0': 0.5 is not of type 'integer'",
+    ),
+    "no translations": (
+        lambda c: E(c)["digits"]["eval_sets"].update(tr={"kind": "translate", "intensities": []}),
+        "tr.intensities': [] should be non-empty",
+    ),
+    "eval set without kind": (
+        lambda c: E(c)["digits"]["eval_sets"].update(x={"intensities": [1]}),
+        "'experiments.digits.eval_sets.x': 'kind' is a required property",
+    ),
+    "student without method": (
+        lambda c: E(c)["digits"]["students"].update(s={"temperature": 2.0}),
+        "'experiments.digits.students.s': 'method' is a required property",
+    ),
+    "dataset without name": (
+        lambda c: E(c)["digits"]["dataset"].pop("name"),
+        "'experiments.digits.dataset': 'name' is a required property",
+    ),
+    "UCI without set": (
+        lambda c: E(c)["toy_regression"].update(dataset={"name": "uci"}),
+        "'experiments.toy_regression.dataset': 'set' is a required property",
+    ),
+    "unknown dataset": (
+        lambda c: E(c)["digits"]["dataset"].update(name="cifar10"),
+        "'experiments.digits.dataset.name': 'cifar10' is not one of ['spiral', 'digits',",
+    ),
+    "empty MNIST subset": (
+        lambda c: E(c)["digits"].update(dataset={"name": "mnist", "subset": {"train": 0}}),
+        "'experiments.digits.dataset.subset.train': 0 is less than the minimum of 1",
+    ),
+    "no experiments": (
+        lambda c: c.update(experiments={}),
+        "config key 'experiments': {} should be non-empty",
+    ),
+    "empty ensemble": (
+        lambda c: E(c)["spiral"]["ensemble"].update(size=0),
+        "'experiments.spiral.ensemble.size': 0 is less than the minimum of 1",
+    ),
+    "repeated member seeds": (
+        lambda c: E(c)["spiral"]["ensemble"].update(seeds=[0] * 10),
+        "'experiments.spiral.ensemble.seeds': [0, 0, 0, 0, 0, 0, 0, 0, 0, 0] has non-unique",
+    ),
+    "no distillation seeds": (
+        lambda c: E(c)["spiral"].update(distill_seeds=[]),
+        "'experiments.spiral.distill_seeds': [] should be non-empty",
+    ),
+    "zero-width layer": (
+        lambda c: E(c)["spiral"]["teacher"].update(hidden=[0]),
+        "'experiments.spiral.teacher.hidden.0': 0 is less than the minimum of 1",
+    ),
+    "negative learning rate": (
+        lambda c: E(c)["spiral"]["teacher"]["train"].update(lr=-0.1),
+        "'experiments.spiral.teacher.train.lr': -0.1 is less than or equal to the minimum of 0",
+    ),
+    "empty batches": (
+        lambda c: E(c)["spiral"]["teacher"]["train"].update(batch_size=0),
+        "teacher.train.batch_size': 0 is less than the minimum of 1",
+    ),
+    "negative weight decay": (
+        lambda c: E(c)["spiral"]["teacher"]["train"].update(weight_decay=-1),
+        "teacher.train.weight_decay': -1 is less than the minimum of 0",
+    ),
+    "momentum above 1": (
+        lambda c: E(c)["spiral"]["teacher"]["train"].update(momentum=2),
+        "teacher.train.momentum': 2 is greater than the maximum of 1",
+    ),
+    "fractional milestones": (
+        lambda c: E(c)["spiral"]["teacher"]["train"].update(milestones=[1, 2, 2.5]),
+        "teacher.train.milestones.2': 2.5 is not of type 'integer'",
+    ),
+    "zero temperature": (
+        lambda c: E(c)["spiral"]["students"]["kd"].update(temperature=0),
+        "'experiments.spiral.students.kd.temperature': 0 is less than or equal to the minimum",
+    ),
+    "EnD² temperature below 1": (
+        lambda c: E(c)["digits"]["students"].update(e={"method": "end2", "temperature": 0.5}),
+        "'experiments.digits.students.e.temperature': 0.5 is less than the minimum of 1",
+    ),
+    "alpha above 1": (
+        lambda c: E(c)["spiral"]["students"]["kd"].update(alpha=1.5),
+        "'experiments.spiral.students.kd.alpha': 1.5 is greater than the maximum of 1",
+    ),
+    "negative perturbation step": (
+        lambda c: E(c)["digits"]["students"]["be_ods"]["perturbation"].update(step=-1),
+        "be_ods.perturbation.step': -1 is less than the minimum of 0",
+    ),
+    "no OOD images": (
+        lambda c: E(c)["digits"]["eval_sets"]["photo_patches"].update(size=0),
+        "photo_patches.size': 0 is less than the minimum of 1",
+    ),
+    "unknown OOD source": (
+        lambda c: E(c)["digits"]["eval_sets"]["photo_patches"].update(source="svhn"),
+        "photo_patches.source': 'svhn' is not one of ['sample_image_patches', 'uniform_noise',",
+    ),
+    "option on a test set": (
+        lambda c: E(c)["digits"]["eval_sets"]["test"].update(size=3),
+        "'experiments.digits.eval_sets.test': Additional properties are not allowed ('size'",
+    ),
+    "two test sets": (
+        lambda c: E(c)["digits"]["eval_sets"].update(test2={"kind": "test"}),
+        "'experiments.digits.eval_sets': at most one eval set of kind 'test', found ['test', "
+        "'test2']",
+    ),
+    "zero grid extent": (
+        lambda c: E(c)["spiral"]["eval_sets"]["grid"].update(extent=0),
+        "grid.extent': 0 is less than or equal to the minimum of 0",
+    ),
+    "unknown device": (
+        lambda c: c.update(device="gpu"),
+        "config key 'device': 'gpu' is not one of ['auto', 'cpu', 'cuda']",
+    ),
+    "negative GPU count": (
+        lambda c: c.update(resources={"train_teacher": {"gpu": -1}}),
+        "config key 'resources.train_teacher.gpu': -1 is less than the minimum of 0",
+    ),
+    "data_root not a path": (
+        lambda c: c.update(data_root=5),
+        "config key 'data_root': 5 is not of type 'string'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_table(case):
+    """Every case fails with exactly one problem, which names the key path."""
+    edit, message = BAD_CONFIGS[case]
+    with pytest.raises(ConfigError) as error:
+        validate_config(config_with(edit))
+    problems = str(error.value).splitlines()[1:]
+    assert len(problems) == 1, problems
+    assert message in problems[0]
+
+
+def test_numbers_nested_in_command_line_overrides_arrive_as_numbers():
+    # snakemake --config 'experiments={spiral: {ensemble: {size: 3}}}' passes '3'.
+    def strings(c):
+        E(c)["spiral"]["ensemble"].update(size="3")
+        E(c)["spiral"]["teacher"]["train"].update(lr="1e-2", epochs="5")
+        E(c)["digits"]["dataset"].update(split_seed="2")
+
+    config = validate_config(config_with(strings))
+    assert E(config)["spiral"]["ensemble"]["size"] == 3
+    assert E(config)["spiral"]["teacher"]["train"]["lr"] == 0.01
+    assert E(config)["spiral"]["teacher"]["train"]["epochs"] == 5
+    assert E(config)["digits"]["dataset"]["split_seed"] == 2
+    assert member_seeds(E(config)["spiral"]) == [0, 1, 2]
+
+
+def test_yaml_syntax_error_names_file_line_and_column(tmp_path):
+    from ensemble_distill.config import load_yaml, main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("run: [spiral\nexperiments: {}\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml line 2, column 12: YAML syntax error"):
+        load_yaml(path)
+    with pytest.raises(SystemExit, match="bad.yaml line 2"):
+        main([str(path), "--base", str(REPO / "config.yaml")])

@@ -79,7 +79,10 @@ def test_tiny_config_runs_through_sbatch(cluster, workflow_copy, say):
 
 def test_failing_job_is_reported_failed(cluster, workflow_copy, tmp_path, say):
     empty = tmp_path / "no-data"
-    empty.mkdir()
+    (empty / "mnist").mkdir(parents=True)
+    for name in ("train", "t10k"):  # present (the config check passes) but not MNIST
+        for part in ("images-idx3", "labels-idx1"):
+            (empty / "mnist" / f"{name}-{part}-ubyte.gz").write_bytes(b"")
     write_config(
         workflow_copy,
         f"data_root: {empty}\n" + (REPO / "tests/configs/tiny-mnist.yaml").read_text(),
@@ -89,7 +92,7 @@ def test_failing_job_is_reported_failed(cluster, workflow_copy, tmp_path, say):
     assert "Error in rule prepare_dataset" in output
     assert "SLURM status is: 'FAILED'" in output
     log = (workflow_copy / "logs/prepare_dataset/mnist.log").read_text()
-    assert str(empty) in log  # our loader's error names the missing folder
+    assert f"checksum mismatch for {empty}" in log  # our loader's error names the file
     say(re.search(r"SLURM-job '\d+' failed, SLURM status is: 'FAILED'", output).group(0))
 
 

@@ -15,6 +15,7 @@ from ensemble_distill import provenance
 from ensemble_distill.io import file_sha256
 
 pytestmark = pytest.mark.slow
+REPORT = {}  # the tiny run's HTML report and the items Snakemake put into it
 
 
 def test_dry_run_of_the_default_config(workflow_copy):
@@ -43,6 +44,32 @@ def test_invalid_config_fails_before_any_job_with_the_key_path(workflow_copy):
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "experiments.spiral.teacher.arch': 'resnet' is not one of ['mlp', 'cnn']" in output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--config", "run=[]"], "config key 'run': [] should be non-empty"),
+        (["--config", "experiments={spiral: {eval_sets: {test: {kind: grid}}}}"],
+         "'experiments.spiral.eval_sets': needs an eval set of kind 'test'"),
+        (["--config", "data_root=/nonexistent", "run=[mnist]",
+          "experiments={mnist: {dataset: {name: mnist}, teacher: {arch: mlp, hidden: [8]}, "
+          "ensemble: {size: 1}, distill_seeds: [0], students: {}, "
+          "eval_sets: {test: {kind: test}}}}"],
+         "config key 'data_root': experiment 'mnist' reads /nonexistent/mnist/"),
+    ],
+)  # fmt: skip
+def test_bad_command_line_config_stops_the_dry_run(workflow_copy, args, message):
+    result = snakemake("-n", *args, cwd=workflow_copy)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+
+
+def test_numbers_nested_in_a_command_line_override_are_accepted(workflow_copy):
+    override = "experiments={spiral: {ensemble: {size: 3}}}"
+    result = snakemake("-n", "--config", override, "run=[spiral]", cwd=workflow_copy)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert re.search(r"train_teacher\s+3\n", result.stdout)
 
 
 def test_tiny_config_end_to_end(workflow_copy):
@@ -135,6 +162,8 @@ def check_provenance_audit_and_report(workflow_copy, results):
 
     report = snakemake("--report", "results/report.html", cwd=workflow_copy)
     assert report.returncode == 0, report.stderr[-3000:]
+    REPORT["html"] = results / "report.html"  # opened in a browser by the next test
+    REPORT["items"] = re.findall(r"Adding (\S+) \(", report.stdout + report.stderr)
     html = (results / "report.html").read_text()
     assert "toy: in-domain test metrics" in html
     summary = pd.read_csv(results / "provenance_summary.csv")  # in the report: who made what
@@ -148,3 +177,90 @@ def check_provenance_audit_and_report(workflow_copy, results):
     tampered = audit(workflow_copy, "results/img/figures/shift_curves.png")
     assert tampered.returncode == 1
     assert "results/img/teachers/seed7/model.pt: sha256" in tampered.stdout
+
+
+def browser():
+    """Headless Chromium driven by Selenium, or the reason there is none."""
+    import shutil
+
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        return None, "selenium is not installed (pip install -e '.[dev]')"
+    binary = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
+    driver = shutil.which("chromedriver")
+    if not (binary and driver):
+        return None, "no chromium/chromedriver (Debian: apt-get install chromium chromium-driver)"
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    options.binary_location = binary
+    return webdriver.Chrome(service=Service(driver), options=options), None
+
+
+def report_items(driver, url):
+    """Open every category, subcategory, item and toggle of a Snakemake report, as a reader
+    would: [(file name, what shows)]. A figure shows as an image (its decoded width); a table
+    is a data link whose CSV is returned."""
+    from selenium.webdriver.common.by import By
+
+    def go(*path):  # from the landing page along the menu; returns the link texts then
+        driver.get(url)
+        for name in path:
+            driver.find_element(By.LINK_TEXT, name).click()
+        return [a.text for a in driver.find_elements(By.TAG_NAME, "a") if a.text]
+
+    def images():
+        return {img.get_attribute("src"): img for img in driver.find_elements(By.TAG_NAME, "img")}
+
+    def name_of(data_uri):
+        return re.search(r"filename=([^;]+);", data_uri).group(1)
+
+    fixed = {"Workflow", "Statistics", "About", "Results"}
+    go()
+    landing = set(images())  # the logo
+    shown = []
+    for category in [c for c in go() if c not in fixed]:
+        subs = [s for s in go(category) if s not in fixed | {category}]
+        for path in [(category, sub) for sub in subs] or [(category,)]:
+            go(*path)
+            for i in range(len(driver.find_elements(By.CSS_SELECTOR, "a[iconname=eye]"))):
+                go(*path)
+                eye = driver.find_elements(By.CSS_SELECTOR, "a[iconname=eye]")[i]
+                href = eye.get_attribute("href") or ""
+                if href.startswith("data:"):  # a table: its CSV rides in the link
+                    csv = base64.b64decode(href.split("base64,", 1)[1]).decode()
+                    shown.append((name_of(href), csv))
+                    continue
+                eye.click()
+                # Items that differ in one two-valued label share a row, with a toggle.
+                toggles = driver.find_elements(By.XPATH, "//label[input[@type='radio']]")
+                for toggle in toggles or [None]:
+                    if toggle is not None:
+                        toggle.click()
+                    for src, img in images().items():
+                        if src not in landing and src.startswith("data:image"):
+                            width = driver.execute_script("return arguments[0].naturalWidth", img)
+                            shown.append((name_of(src), width))
+    return shown
+
+
+def test_report_renders_every_item_in_a_browser():
+    if not REPORT:
+        pytest.skip("the tiny end-to-end test (which builds the report) did not run")
+    driver, reason = browser()
+    if driver is None:
+        pytest.skip(reason)
+    try:
+        shown = report_items(driver, REPORT["html"].as_uri())
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    finally:
+        driver.quit()
+    assert errors == []
+    assert sorted(name for name, _ in shown) == sorted(REPORT["items"])  # each item once
+    for name, what in shown:
+        if name.endswith(".png"):
+            assert what > 100, name  # pixels decoded
+        else:
+            assert len(what.splitlines()) >= 2, name  # a header and rows

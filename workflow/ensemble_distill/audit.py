@@ -60,7 +60,8 @@ class Audit:
         parts.append(f"host {record.get('host')}")
         if record.get("slurm_job_id"):
             parts.append(f"slurm job {record['slurm_job_id']}")
-        parts.append(f"finished {record.get('finished')}")
+        if record.get("finished"):  # Parquet records carry no times (byte-reproducible)
+            parts.append(f"finished {record['finished']}")
         return ", ".join(parts)
 
     def walk(self, path, recorded=None, by=None, depth=0, record=None):

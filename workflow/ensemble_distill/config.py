@@ -6,11 +6,14 @@ and all problems are reported at once rather than the first only.
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator, validators
 
+from .datasets import raw_files
+from .evalsets import FILE_OOD, GENERATED_OOD
 from .methods import METHODS, method_of, unused_keys
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
@@ -21,6 +24,8 @@ GRID_DATASETS = {"spiral", "toy_regression"}  # 2-D and 1-D inputs
 REGRESSION_DATASETS = {"toy_regression", "uci"}
 REGRESSION_EVAL_SETS = {"test", "grid"}
 ONE_PER_EXPERIMENT = ("test", "validation")  # eval-set kinds an experiment has at most once
+MNIST_SHAPED = {"mnist", "fashion_mnist"}  # 1x28x28 images, like the file OOD sources
+MAX_GRID_2D = 1000  # 10⁶ points; 10⁵ per axis would need ~37 GiB
 
 
 class ConfigError(ValueError):
@@ -59,6 +64,46 @@ def load_schema(path=SCHEMA_PATH):
     return _inline_refs(schema, schema.get("$defs", {}))
 
 
+def load_yaml(path):
+    """A YAML config file; a syntax error names the file, line and column."""
+    try:
+        return yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{path}{where}: YAML syntax error: {problem}") from None
+
+
+def _merge(base, update):
+    """Snakemake's merge of config files: nested dicts merge, other values replace."""
+    out = dict(base)
+    for key, value in update.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merge(out[key], value) if both else value
+    return out
+
+
+def main(argv=None):
+    """Check config files before a run: ``python -m ensemble_distill.config configs/x.yaml``
+    validates config.yaml merged with the given files, as Snakemake merges --configfile."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
+    parser.add_argument("files", nargs="*", help="config files merged over config.yaml")
+    parser.add_argument("--base", default="config.yaml")
+    args = parser.parse_args(argv)
+    try:
+        config = load_yaml(args.base)
+        for path in args.files:
+            config = _merge(config, load_yaml(path))
+        validate_config(config)
+    except ConfigError as error:
+        sys.exit(str(error))
+    print(f"valid: {' + '.join([args.base, *args.files])}")
+
+
 def _key_path(parts):
     return ".".join(str(p) for p in parts) or "<top level>"
 
@@ -67,10 +112,19 @@ def validate_config(config, schema_path=SCHEMA_PATH):
     """Validate ``config`` in place (filling defaults) and return it; raise ConfigError."""
     raw = copy.deepcopy(config)  # before defaults: which keys did the user set?
     validator = _with_defaults(Draft202012Validator)(load_schema(schema_path))
+    while _coerce_command_line_strings(config, validator.iter_errors(config)):
+        pass
     problems = []
-    for error in validator.iter_errors(config):
+    errors = list(validator.iter_errors(config))
+    # A missing discriminating key (kind, method, name, type) is the one thing to say there.
+    missing = {tuple(e.absolute_path) for e in errors if e.validator == "required"
+               and any(f"'{k}' is a required" in e.message for k in DISCRIMINATORS)}  # fmt: skip
+    for error in errors:
         if error.validator in ("if", "allOf"):
             continue  # their sub-errors are reported with a precise path
+        path = tuple(error.absolute_path)
+        if any(path[: len(m)] == m for m in missing) and error.validator != "required":
+            continue
         message = error.message
         if error.validator is False or "False schema" in message:
             message = f"key '{error.path[-1]}' is not allowed here"
@@ -87,6 +141,35 @@ def validate_config(config, schema_path=SCHEMA_PATH):
         listed = "\n  - ".join(sorted(set(problems)))
         raise ConfigError(f"invalid configuration:\n  - {listed}")
     return config
+
+
+DISCRIMINATORS = ("kind", "method", "name", "type")  # keys whose value selects a sub-schema
+NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
+
+
+def _coerce_command_line_strings(config, errors):
+    """Snakemake passes values nested in ``--config key={a: {b: 3}}`` as strings ('3'):
+    turn a string the schema wants as a number or boolean into one. Returns whether any
+    value changed (validate again then: a changed value can select other sub-schemas)."""
+    changed = False
+    for error in errors:
+        value, wanted = error.instance, error.validator_value
+        if error.validator != "type" or not isinstance(value, str) or not error.path:
+            continue
+        wanted = {wanted} if isinstance(wanted, str) else set(wanted)
+        if wanted & {"integer", "number"} and re.fullmatch(NUMBER, value):
+            number = float(value)
+            new = int(number) if number.is_integer() and "integer" in wanted else number
+        elif "boolean" in wanted and value.lower() in ("true", "false"):
+            new = value.lower() == "true"
+        else:
+            continue
+        parent = config
+        for key in list(error.absolute_path)[:-1]:
+            parent = parent[key]
+        parent[error.absolute_path[-1]] = new
+        changed = True
+    return changed
 
 
 def _semantic_problems(config, raw):
@@ -125,6 +208,17 @@ def _semantic_problems(config, raw):
                     f"config key '{where}.eval_sets.{set_name}.kind': regression supports "
                     f"{sorted(REGRESSION_EVAL_SETS)}, found '{kind}'"
                 )
+            if kind == "ood" and spec["source"] in FILE_OOD and dataset not in MNIST_SHAPED:
+                problems.append(
+                    f"config key '{where}.eval_sets.{set_name}.source': '{spec['source']}' "
+                    f"images are 1x28x28, the dataset '{dataset}' has other inputs; use a "
+                    f"generated source ({sorted(GENERATED_OOD)})"
+                )
+            if kind == "grid" and dataset == "spiral" and spec["resolution"] > MAX_GRID_2D:
+                problems.append(
+                    f"config key '{where}.eval_sets.{set_name}.resolution': a 2-D grid has "
+                    f"resolution² points; at most {MAX_GRID_2D}, found {spec['resolution']}"
+                )
         for kind in ONE_PER_EXPERIMENT:
             named = eval_sets_of_kind(exp, kind)
             if len(named) > 1:
@@ -132,6 +226,11 @@ def _semantic_problems(config, raw):
                     f"config key '{where}.eval_sets': at most one eval set of kind '{kind}', "
                     f"found {named}"
                 )
+        if not eval_sets_of_kind(exp, "test"):
+            problems.append(
+                f"config key '{where}.eval_sets': needs an eval set of kind 'test' (the "
+                f"tables and the cost are measured on it), found {sorted(exp['eval_sets'])}"
+            )
         n_layers = len(exp["teacher"]["hidden"]) + 1
         task = "regression" if dataset in REGRESSION_DATASETS else "classification"
         raw_students = raw.get("experiments", {}).get(name, {}).get("students", {})
@@ -162,6 +261,26 @@ def _semantic_problems(config, raw):
                     f"{n_layers} layers, so at most {n_layers - 1} can be copied into heads, "
                     f"found {head['layers']}"
                 )
+    return problems or _missing_data_files(config)
+
+
+def _missing_data_files(config):
+    """Dataset and OOD files of the experiments to run that are not under ``data_root``
+    (checked before any job; datasets with ``download: true`` fetch theirs)."""
+    problems = []
+    for name, exp in experiments_to_run(config).items():
+        specs = [] if exp["dataset"].get("download") else [exp["dataset"]]
+        specs += [{"name": s["source"]} for s in exp["eval_sets"].values()
+                  if s["kind"] == "ood" and s["source"] in FILE_OOD]  # fmt: skip
+        missing = [str(p) for spec in specs for p in raw_files(spec, config["data_root"])
+                   if not p.is_file()]  # fmt: skip
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            problems.append(
+                f"config key 'data_root': experiment '{name}' reads {missing[0]}{more}, not "
+                f"found under data_root '{config['data_root']}'; point data_root at the "
+                "folder holding the data (e.g. --config data_root=../shared/data)"
+            )
     return problems
 
 
@@ -253,3 +372,7 @@ def cluster_resources(config, rule):
     elif spec["gpu"]:
         resources["gpu"] = spec["gpu"]
     return resources
+
+
+if __name__ == "__main__":
+    main()

@@ -14,6 +14,7 @@ Usage::
 import argparse
 import gzip
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -178,6 +179,13 @@ def find_idx_file(name, filename, data_root, download=False):
     return found
 
 
+def idx_path(name, filename, data_root):
+    """Where an idx file is read from: the first existing candidate, else the preferred one."""
+    info, root = IDX_FILES[name], Path(data_root or ".")
+    candidates = [root / info["folder"] / filename, root / info["torchvision"] / "raw" / filename]
+    return next((p for p in candidates if p.is_file()), candidates[0])
+
+
 def read_idx(path, header):
     with gzip.open(path, "rb") as f:
         return np.frombuffer(f.read(), dtype=np.uint8, offset=header)
@@ -293,11 +301,27 @@ def read_table(path, dtype=float, ndmin=1):
     if not path.is_file():
         raise DataError(f"file not found: {path}")
     try:
-        table = np.loadtxt(path, dtype=dtype, ndmin=ndmin)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # numpy's "input contained no data"
+            table = np.loadtxt(path, dtype=dtype, ndmin=ndmin)
     except ValueError as error:
         raise DataError(f"malformed file {path}: {error}") from None
+    if table.size == 0:
+        raise DataError(f"empty file {path}: expected numbers")
+    bad = np.argwhere(~np.isfinite(table))
+    if len(bad):
+        where = f"line {bad[0][0] + 1}" + (f", column {bad[0][1] + 1}" if table.ndim > 1 else "")
+        raise DataError(f"non-finite value (NaN or inf) in {path} at {where}")
     provenance.note_data_file(path)
     return table
+
+
+def checked_indices(indices, size, path, what):
+    """Row or column indices read from ``path``, each within [0, size)."""
+    bad = indices[(indices < 0) | (indices >= size)]
+    if len(bad):
+        raise DataError(f"{path}: {what} index {bad[0]} out of range; expected 0 to {size - 1}")
+    return indices
 
 
 def load_uci(spec, data_root=None):
@@ -307,16 +331,21 @@ def load_uci(spec, data_root=None):
     """
     folder = Path(data_root or ".") / "uci" / UCI_FOLDERS[spec["set"]] / "data"
     data = read_table(folder / "data.txt", ndmin=2)
-    features = read_table(folder / "index_features.txt", dtype=int)
-    target = int(read_table(folder / "index_target.txt", dtype=int)[0])
+    columns = data.shape[1]
+    features = checked_indices(read_table(folder / "index_features.txt", dtype=int), columns,
+                               folder / "index_features.txt", "column")  # fmt: skip
+    target = checked_indices(read_table(folder / "index_target.txt", dtype=int)[:1], columns,
+                             folder / "index_target.txt", "column")[0]  # fmt: skip
     n_splits = int(read_table(folder / "n_splits.txt", dtype=int)[0])
     n_splits = min(n_splits, spec.get("splits") or n_splits)
     splits = []
     for i in range(n_splits):
-        train = read_table(folder / f"index_train_{i}.txt", dtype=int)
-        test = read_table(folder / f"index_test_{i}.txt", dtype=int)
-        if max(train.max(), test.max()) >= len(data) or len(np.intersect1d(train, test)):
-            raise DataError(f"bad split {i} in {folder}: indices out of range or overlapping")
+        train, test = (
+            checked_indices(read_table(path, dtype=int), len(data), path, "row")
+            for path in (folder / f"index_train_{i}.txt", folder / f"index_test_{i}.txt")
+        )
+        if len(np.intersect1d(train, test)):
+            raise DataError(f"bad split {i} in {folder}: train and test indices overlap")
         splits.append(
             (
                 data[train][:, features],
@@ -330,6 +359,25 @@ def load_uci(spec, data_root=None):
 
 # Valid input range by dataset (perturbed inputs are clipped to it); None: unbounded.
 INPUT_BOUNDS = {"digits": (0.0, 1.0), "mnist": (0.0, 1.0), "fashion_mnist": (0.0, 1.0)}
+
+
+def raw_files(spec, data_root=None):
+    """The files a dataset is read from (none for generated sets): the rules declare them as
+    inputs, so replacing or editing one reruns what depends on it."""
+    name = spec["name"]
+    if name in IDX_FILES:
+        return [idx_path(name, f, data_root) for f in IDX_FILES[name] if f.endswith(".gz")]
+    if name != "uci":
+        return []
+    folder = Path(data_root or ".") / "uci" / UCI_FOLDERS[spec["set"]] / "data"
+    fixed = ["data.txt", "index_features.txt", "index_target.txt", "n_splits.txt"]
+    files = [folder / f for f in fixed]
+    if not files[-1].is_file():
+        return files  # reported missing by the config check
+    n_splits = int(read_table(files[-1], dtype=int)[0])
+    for i in range(min(n_splits, spec.get("splits") or n_splits)):
+        files += [folder / f"index_train_{i}.txt", folder / f"index_test_{i}.txt"]
+    return files
 
 
 def input_bounds(name):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from . import provenance
+from . import jobguard, provenance
 from .datasets import Dataset, input_bounds
 from .io import file_sha256, load_checkpoint, save_checkpoint
 from .losses import (
@@ -226,15 +226,16 @@ def main(argv=None):
         seeds={"distill": args.seed},
         inputs=[args.data, *args.teachers],
     )
-    distill(
-        args.data,
-        args.student,
-        args.teachers,
-        args.seed,
-        out=args.out,
-        resume_dir=args.resume,
-        device=args.device,
-    )
+    with jobguard.owning(args.resume):
+        distill(
+            args.data,
+            args.student,
+            args.teachers,
+            args.seed,
+            out=args.out,
+            resume_dir=args.resume,
+            device=args.device,
+        )
     provenance.write_sidecar(record, [args.out])
 
 

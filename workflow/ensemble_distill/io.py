@@ -5,7 +5,9 @@ place, so a killed job never leaves a half-written file that looks complete.
 """
 
 import hashlib
+import json
 import os
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,8 +32,13 @@ def atomic_path(path):
 
 
 def save_npz(path, **arrays):
-    with atomic_path(path) as tmp:
-        np.savez(tmp, **arrays)
+    """``np.savez`` with a fixed timestamp on every member, so equal arrays give equal bytes
+    (np.savez stamps the current time, and file hashes would differ on every rerun)."""
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for name, value in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 def load_npz(path, group=None):
@@ -50,22 +57,84 @@ def load_npz(path, group=None):
         return out
 
 
-def save_checkpoint(path, **payload):
-    """Save tensors, state dicts and plain Python values with ``torch.save``, atomically."""
+class CheckpointError(RuntimeError):
+    """A checkpoint file cannot be read (truncated, or not written by this package)."""
+
+
+def _encode(obj, tensors):
+    """JSON-able skeleton of ``obj``; tensors go to ``tensors`` under the names it refers to.
+    Tuples and dicts with non-string keys (an optimiser's per-parameter state) are tagged so
+    that they come back as they were."""
     import torch
 
+    if isinstance(obj, torch.Tensor):
+        name = f"t{len(tensors)}"
+        tensors[name] = obj.detach().cpu().clone().contiguous()  # unshared, as safetensors needs
+        return {"__tensor__": name}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: _encode(v, tensors) for k, v in obj.items()}
+        return {"__items__": [[_encode(k, tensors), _encode(v, tensors)] for k, v in obj.items()]}
+    if isinstance(obj, tuple | list):
+        items = [_encode(v, tensors) for v in obj]
+        return {"__tuple__": items} if isinstance(obj, tuple) else items
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _decode(obj, tensors):
+    if isinstance(obj, list):
+        return [_decode(v, tensors) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "__tensor__" in obj:
+        return tensors[obj["__tensor__"]]
+    if "__tuple__" in obj:
+        return tuple(_decode(v, tensors) for v in obj["__tuple__"])
+    if "__items__" in obj:
+        return {_decode(k, tensors): _decode(v, tensors) for k, v in obj["__items__"]}
+    return {k: _decode(v, tensors) for k, v in obj.items()}
+
+
+def save_checkpoint(path, **payload):
+    """Save tensors, state dicts and plain values atomically as one safetensors file: the
+    tensors as tensors, everything else as JSON in its header. No pickle, and the same
+    payload gives the same bytes (torch.save's archives differ run to run)."""
+    from safetensors.torch import save
+
+    tensors = {}
+    skeleton = json.dumps(_encode(payload, tensors))
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(save(tensors, metadata={"payload": skeleton}))
 
 
 def load_checkpoint(path):
-    """Load a checkpoint without unpickling arbitrary objects (``weights_only=True``)."""
-    import torch
-
+    """Load a checkpoint written by :func:`save_checkpoint` (or, from before, by
+    ``torch.save``, read with ``weights_only=True``); errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    with open(path, "rb") as f:
+        legacy = f.read(2) == b"PK"  # a torch.save zip archive
+    try:
+        if legacy:
+            import torch
+
+            return torch.load(path, map_location="cpu", weights_only=True)
+        from safetensors import safe_open
+
+        with safe_open(path, framework="pt") as f:
+            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+            skeleton = json.loads(f.metadata()["payload"])
+        return _decode(skeleton, tensors)
+    except Exception as error:  # unreadable in any way: say which file and what to do
+        raise CheckpointError(
+            f"cannot read checkpoint {path} ({type(error).__name__}: {error}); it is truncated "
+            "or was not written by ensemble-distill: delete it and rerun the job that makes it"
+        ) from None
 
 
 def file_sha256(path, chunk=1 << 20):

@@ -153,14 +153,20 @@ def write_sidecar(record, outputs, upstream=None):
     return path
 
 
+WALL_CLOCK = ("started", "finished")
+
+
 def write_parquet(df, path, record, upstream=None):
     """Write ``df`` atomically with ``record`` in the file's key-value metadata."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     record.finish((), upstream)
+    # Without its wall-clock times (they stay in the job's log and benchmark file), a
+    # deterministic rerun writes the same bytes.
+    timeless = {k: v for k, v in record.items() if k not in WALL_CLOCK}
     table = pa.Table.from_pandas(df, preserve_index=False)
-    metadata = {**(table.schema.metadata or {}), PARQUET_KEY: json.dumps(record, default=str)}
+    metadata = {**(table.schema.metadata or {}), PARQUET_KEY: json.dumps(timeless, default=str)}
     with atomic_path(path) as tmp:
         pq.write_table(table.replace_schema_metadata(metadata), tmp)
 

@@ -15,7 +15,7 @@ import json
 
 import torch
 
-from . import provenance
+from . import jobguard, provenance
 from .datasets import Dataset
 from .io import file_sha256, save_checkpoint
 from .losses import gaussian_nll, nll_loss
@@ -102,9 +102,10 @@ def main(argv=None):
         seeds={"member": args.seed},
         inputs=[args.data],
     )
-    train_teacher(
-        args.data, args.teacher, args.seed, out=args.out, resume=args.resume, device=args.device
-    )
+    with jobguard.owning(args.resume):
+        train_teacher(
+            args.data, args.teacher, args.seed, out=args.out, resume=args.resume, device=args.device
+        )
     provenance.write_sidecar(record, [args.out])
 
 

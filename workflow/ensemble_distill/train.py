@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from . import jobguard
 from .io import load_checkpoint, save_checkpoint
 from .models import is_factor
 
@@ -150,7 +151,9 @@ def fit(
         history = state["history"]
         log(f"resumed from {resume} after epoch {start}/{epochs}")
     last_write = time.perf_counter()
+    jobguard.saved(start)
     for epoch in range(start, epochs):
+        jobguard.stop_if_orphaned()
         tic = time.perf_counter()
         if on_epoch is not None:
             on_epoch(epoch)
@@ -193,6 +196,7 @@ def fit(
                 best_model=best_state if val is not None else model.state_dict(),
                 history=history,
             )
+            jobguard.saved(epoch + 1)
             last_write = now
         log(
             f"epoch {epoch + 1:>4}/{epochs}  train_loss {record['train_loss']:.4f}  "

@@ -3,6 +3,7 @@ import json
 from ensemble_distill import config as cfg
 from ensemble_distill.codegraph import module_files
 from ensemble_distill.config import cluster_resources, experiments_to_run, member_seeds
+from ensemble_distill.datasets import raw_files
 from ensemble_distill.methods import method_of, students_where
 from ensemble_distill.provenance import sidecar_path
 
@@ -40,6 +41,23 @@ def job_resources(rule):
 
 def experiment(wildcards):
     return EXPERIMENTS[wildcards.exp]
+
+
+def dataset_files(wildcards):
+    """The raw files a dataset is read from (MNIST idx, UCI tables): editing or replacing
+    one reruns the dataset and what depends on it. Files a download would fetch are left
+    out until they exist."""
+    spec = experiment(wildcards)["dataset"]
+    files = raw_files(spec, DATA_ROOT)
+    return [str(p) for p in files if p.is_file() or not spec.get("download")]
+
+
+def ood_files(wildcards):
+    """The raw files of an OOD eval set read from another dataset (none for generated ones)."""
+    spec = experiment(wildcards)["eval_sets"][wildcards.evalset]
+    if spec["kind"] != "ood":
+        return []
+    return [str(p) for p in raw_files({"name": spec["source"]}, DATA_ROOT)]
 
 
 def teacher_checkpoints(wildcards):

@@ -1,6 +1,7 @@
 rule prepare_dataset:
     input:
         code=code("datasets"),
+        raw=dataset_files,
     output:
         data="results/{exp}/dataset.npz",
         provenance="results/{exp}/dataset.provenance.json",
@@ -25,6 +26,7 @@ rule make_eval_set:
     input:
         code=code("evalsets"),
         data="results/{exp}/dataset.npz",
+        raw=ood_files,
     output:
         evalset="results/{exp}/evalsets/{evalset}.npz",
         provenance="results/{exp}/evalsets/{evalset}.provenance.json",

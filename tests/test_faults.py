@@ -1,0 +1,95 @@
+"""Faults at the Snakemake level: a run SIGKILLed at several points, unlocked and restarted,
+ends with checkpoints and metric tables byte-identical to an uninterrupted run, and its
+training jobs do not outlive it."""
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, snakemake
+
+pytestmark = pytest.mark.slow
+KILL_AFTER = (8, 20, 35)  # seconds into each restarted run
+TRAINING = ("ensemble_distill.teacher", "ensemble_distill.distill")
+
+
+def copy_workflow(destination):
+    destination.mkdir()
+    for name in ("Snakefile",):
+        shutil.copy(REPO / name, destination / name)
+    for name in ("workflow", "profiles", "envs"):
+        shutil.copytree(
+            REPO / name, destination / name, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy(REPO / "tests/configs/tiny.yaml", destination / "config.yaml")
+    return destination
+
+
+def training_jobs_of(pid):
+    """Training processes started by the Snakemake process ``pid`` (from /proc)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (proc / "environ").read_bytes()
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        argv = cmdline.split("\0")
+        if f"ENSEMBLE_DISTILL_SNAKEMAKE_PID={pid}".encode() in environ and any(
+            t in argv
+            for t in TRAINING  # python -m <module>, not the shell around it
+        ):
+            found.append(int(proc.name))
+    return found
+
+
+def wait_for_orphans(pid, timeout=60):
+    """Training jobs of a killed Snakemake still alive after ``timeout`` seconds (they stop
+    at their next epoch; one still importing torch gets there later)."""
+    deadline = time.monotonic() + timeout
+    while (alive := training_jobs_of(pid)) and time.monotonic() < deadline:
+        time.sleep(1)
+    return alive
+
+
+def artifacts(workflow):
+    """Checkpoints, predictions and metric tables (not cost.parquet: it holds timings)."""
+    results = workflow / "results"
+    files = [*results.rglob("model.pt"), *results.rglob("*.npz"), *results.rglob("*.parquet")]
+    files = [p for p in files if p.name != "cost.parquet"]
+    return {str(p.relative_to(results)): p.read_bytes() for p in sorted(files)}
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_killed_and_restarted_run_ends_with_identical_bytes(tmp_path):
+    killed = copy_workflow(tmp_path / "workflow")
+    result = snakemake("--cores", "2", cwd=killed)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = artifacts(killed)  # the uninterrupted run; then the same run again, killed
+    for made in ("results", "logs", "benchmarks", ".snakemake"):
+        shutil.rmtree(killed / made)
+    command = [sys.executable, "-m", "snakemake", "--cores", "2"]
+    orphans = []
+    for seconds in KILL_AFTER:
+        run = subprocess.Popen(command, cwd=killed, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        time.sleep(seconds)
+        if run.poll() is not None:
+            break  # finished before this kill point
+        run.send_signal(signal.SIGKILL)  # Snakemake cannot pass this on to its jobs
+        run.wait()
+        orphans += wait_for_orphans(run.pid)
+        unlock = snakemake("--unlock", cwd=killed)
+        assert unlock.returncode == 0, unlock.stderr[-2000:]
+    assert orphans == []
+    final = snakemake("--cores", "2", cwd=killed)
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+
+    found = artifacts(killed)
+    assert len(expected) > 20 and found.keys() == expected.keys()
+    differing = [name for name in expected if found[name] != expected[name]]
+    assert differing == [], differing
