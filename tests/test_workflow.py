@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -264,3 +265,29 @@ def test_report_renders_every_item_in_a_browser():
             assert what > 100, name  # pixels decoded
         else:
             assert len(what.splitlines()) >= 2, name  # a header and rows
+
+
+def test_editing_a_raw_data_file_reruns_its_dataset(workflow_copy, tmp_path):
+    """Raw files (UCI tables here) are inputs of the rule that reads them."""
+    folder = tmp_path / "data/uci/yacht/data"
+    folder.mkdir(parents=True)
+    rows = np.random.default_rng(0).normal(size=(12, 3))
+    np.savetxt(folder / "data.txt", rows)
+    train = "\n".join(map(str, range(9)))
+    for name, text in (("index_features.txt", "0\n1\n"), ("index_target.txt", "2\n"),
+                       ("n_splits.txt", "1\n"), ("index_train_0.txt", train),
+                       ("index_test_0.txt", "9\n10\n11\n")):  # fmt: skip
+        (folder / name).write_text(text)
+    (workflow_copy / "config.yaml").write_text(
+        f"data_root: {tmp_path / 'data'}\nexperiments:\n  u:\n"
+        "    dataset: {name: uci, set: yacht}\n    teacher: {arch: mlp, hidden: [4]}\n"
+        "    ensemble: {size: 1}\n    distill_seeds: [0]\n    students: {}\n"
+        "    eval_sets: {test: {kind: test}}\n"
+    )
+    target = "results/u/dataset.npz"
+    made = snakemake("--cores", "1", target, cwd=workflow_copy)
+    assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-2000:]
+    assert "Nothing to be done" in snakemake("-n", target, cwd=workflow_copy).stdout
+    np.savetxt(folder / "data.txt", rows * 2)  # a corrected data file
+    plan = snakemake("-n", target, cwd=workflow_copy)
+    assert "prepare_dataset" in plan.stdout and "data.txt" in plan.stdout, plan.stdout[-2000:]
