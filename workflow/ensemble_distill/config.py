@@ -116,15 +116,9 @@ def validate_config(config, schema_path=SCHEMA_PATH):
         pass
     problems = []
     errors = list(validator.iter_errors(config))
-    # A missing discriminating key (kind, method, name, type) is the one thing to say there.
-    missing = {tuple(e.absolute_path) for e in errors if e.validator == "required"
-               and any(f"'{k}' is a required" in e.message for k in DISCRIMINATORS)}  # fmt: skip
     for error in errors:
         if error.validator in ("if", "allOf"):
             continue  # their sub-errors are reported with a precise path
-        path = tuple(error.absolute_path)
-        if any(path[: len(m)] == m for m in missing) and error.validator != "required":
-            continue
         message = error.message
         if error.validator is False or "False schema" in message:
             message = f"key '{error.path[-1]}' is not allowed here"
@@ -143,7 +137,6 @@ def validate_config(config, schema_path=SCHEMA_PATH):
     return config
 
 
-DISCRIMINATORS = ("kind", "method", "name", "type")  # keys whose value selects a sub-schema
 NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
 
 
