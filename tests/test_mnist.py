@@ -63,6 +63,8 @@ def test_mnist_slice_end_to_end(workflow_copy):
     ood = pd.read_csv(out / "tables/ood.csv")
     aurocs = ood.filter(regex="AUROC .*_mean").stack().dropna()
     assert len(aurocs) == 4 + 3 and aurocs.between(0, 1).all()  # MU n/a for KD
+    auprs = ood.filter(regex="AUPR .*_mean").stack().dropna()
+    assert len(auprs) == 4 + 3 and auprs.between(0, 1).all()
 
     cost = pd.read_csv(out / "tables/cost.csv").set_index("model")
     assert cost.loc["ensemble", "params"] == 3 * cost.loc["kd", "params"]

@@ -116,7 +116,7 @@ def test_auroc_counts_ood_scored_above_in_domain():
         ]
     )
     aurocs = ood_aurocs(pd.concat([frame, ensemble])).set_index(["model", "metric"])["value"]
-    assert list(aurocs.loc["kd"].index) == ["svhn: AUROC total"]  # no MU for a single output
+    assert list(aurocs.loc["kd"].index) == ["svhn: AUROC total", "svhn: AUPR total"]  # no MU
     assert aurocs[("kd", "svhn: AUROC total")] == pytest.approx(0.75)
     assert aurocs[("ensemble", "svhn: AUROC total")] == pytest.approx(0.5)  # 0.3 > both
     assert aurocs[("ensemble", "svhn: AUROC model")] == pytest.approx((1 + 1 + 0.5 + 0) / 4)
@@ -182,3 +182,30 @@ def test_format_value():
     assert format_value(5e-4, 1e-4, 3) == "5.00e-04 ± 1.00e-04"  # small values keep digits
     assert format_value(0.001, 0.0, 2) == "0.0010 ± 0.0000"
     assert format_value(0.0) == "0.0000" and format_value(np.nan) == "n/a"
+
+
+def test_summary_compares_students_paired_over_seeds():
+    metrics = pd.DataFrame(
+        rows("kd", "kd", "nll", [(0, 0.30), (0, 0.20), (0, 0.25)])
+        + rows("hydra", "hydra", "nll", [(0, 0.28), (0, 0.17), (0, 0.24)])
+        + rows("ensemble", "ensemble", "nll", [(0, 0.1)])
+    )
+    text, _ = summary_tables(metrics, ["ensemble", "kd", "hydra"])
+    # hydra − kd per seed: −0.02, −0.03, −0.01 → mean −0.02, sd 0.01, t(0.975, 2) = 4.3027
+    half = 4.302653 * 0.01 / np.sqrt(3)
+    assert f"| hydra − kd | 3 | -0.0200 ± {half:.4f} |" in text
+    assert "ensemble −" not in text and "− ensemble" not in text
+
+
+def test_ood_table_has_aupr_beside_auroc():
+    frame = pd.concat(
+        [
+            per_example("kd", 0, "test", "none", [np.nan] * 3, total=[0.1, 0.4, 0.2]),
+            per_example("kd", 0, "svhn", "ood", [np.nan] * 2, total=[0.5, 0.3]),
+        ]
+    )
+    aurocs = ood_aurocs(frame).set_index("metric")["value"]
+    # Ranked by score: 0.5 (OOD) 0.4 (in) 0.3 (OOD) 0.2 0.1 → precision at each OOD hit
+    # 1/1 and 2/3; AP = ½·1 + ½·⅔.
+    assert aurocs["svhn: AUPR total"] == pytest.approx(0.5 + 1 / 3)
+    assert aurocs["svhn: AUROC total"] == pytest.approx(5 / 6)

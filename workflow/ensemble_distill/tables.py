@@ -87,8 +87,25 @@ def summary_tables(metrics, models, paper=None):
         if reference and row["model"] != "single":
             cells = [format_value(reference[m]) if m in reference else "" for m in names]
             rows.append([f"{row['model']} ({paper['title']})", "", *cells])
-    return markdown(header, rows), csv
+    text = markdown(header, rows)
+    # Students distilled from the same teachers with the same seeds: each later student
+    # minus each earlier one (in table order), paired over seeds.
+    students = [m for m in csv["model"] if m not in ("ensemble", "single")]
+    pairs = [(b, a) for i, a in enumerate(students) for b in students[i + 1 :]]
+    test = in_domain[in_domain["model"].isin(students) & (in_domain["split"] == 0)]
+    wide = test.pivot_table(index=["model", "distill_seed"], columns="metric", values="value")
+    compared = [m for m in PAIRED_SUMMARY if m in wide]
+    paired_rows, _ = paired_differences(wide.reset_index(), pairs, compared)
+    if any(row[1] > 1 for row in paired_rows):
+        text += (
+            "\nPaired differences on the same distillation seeds (mean ± half-width of the "
+            "95 % t-interval; negative NLL/Brier/ECE favour the first):\n\n"
+        )
+        text += markdown(["pair", "n", *[SUMMARY_METRICS[m] for m in compared]], paired_rows)
+    return text, csv
 
+
+PAIRED_SUMMARY = ("acc", "nll", "brier", "ece")  # compared between students, paired by seed
 
 # ----------------------------------------------------------------------------- regression
 REGRESSION_METRICS = {
@@ -225,8 +242,17 @@ def auroc(in_scores, out_scores):
     return float(u / (len(in_scores) * len(out_scores)))
 
 
+def aupr(in_scores, out_scores):
+    """Average precision of finding the OOD inputs (the positives) by a higher score."""
+    from sklearn.metrics import average_precision_score
+
+    labels = np.r_[np.zeros(len(in_scores)), np.ones(len(out_scores))]
+    return float(average_precision_score(labels, np.r_[in_scores, out_scores]))
+
+
 def ood_aurocs(per_example):
-    """AUROC of total and model uncertainty, unshifted test set vs every OOD set."""
+    """AUROC and AUPR (OOD positive) of total and model uncertainty, unshifted test set vs
+    every OOD set."""
     rows = []
     groups = per_example.groupby(["model", "method", "distill_seed"], sort=False, dropna=False)
     for (model, method, seed), part in groups:
@@ -235,16 +261,18 @@ def ood_aurocs(per_example):
             for score in ("total_uncertainty", "model_uncertainty"):
                 if test[score].isna().all():
                     continue
-                value = auroc(test[score].to_numpy(), ood[score].to_numpy())
-                rows.append(
-                    dict(
-                        model=model,
-                        method=method,
-                        distill_seed=seed,
-                        metric=f"{ood_set}: AUROC {score.split('_')[0]}",
-                        value=value,
+                in_scores, out_scores = test[score].to_numpy(), ood[score].to_numpy()
+                for name, value in (("AUROC", auroc(in_scores, out_scores)),
+                                    ("AUPR", aupr(in_scores, out_scores))):  # fmt: skip
+                    rows.append(
+                        dict(
+                            model=model,
+                            method=method,
+                            distill_seed=seed,
+                            metric=f"{ood_set}: {name} {score.split('_')[0]}",
+                            value=value,
+                        )
                     )
-                )
     return pd.DataFrame(rows)
 
 
@@ -317,6 +345,24 @@ def paired_interval(differences, level=0.95):
     return float(d.mean()), float(half)
 
 
+def paired_differences(wide, pairs, metrics):
+    """Rows and records of ``first − second`` over the distillation seeds both have, per
+    metric: mean and half-width of the 95 % t-interval (``wide``: one row per model, seed)."""
+    rows, records = [], []
+    for first, second in pairs:
+        a = wide[wide["model"] == first].set_index("distill_seed")
+        b = wide[wide["model"] == second].set_index("distill_seed")
+        seeds = a.index.intersection(b.index)
+        cells = []
+        for m in metrics:
+            mean, half = paired_interval(a.loc[seeds, m] - b.loc[seeds, m])
+            cells.append(format_value(mean) + ("" if np.isnan(half) else f" ± {half:.4f}"))
+            records.append({"model": first, "baseline": second, "metric": m, "n": len(seeds),
+                            "paired_mean": mean, "paired_ci95": half})  # fmt: skip
+        rows.append([f"{first} − {second}", len(seeds), *cells])
+    return rows, records
+
+
 def with_dee(test, curve):
     """Per-network test metrics (wide: one row per model and seed) plus their DEE."""
     from .calibration import dee
@@ -358,18 +404,9 @@ def diversity_tables(metrics, curve, cost, models, test_set, pairs=None):
                         **{f"{m}_mean": part[m].mean() for m in names},
                         **{f"{m}_std": part[m].std() for m in names}})  # fmt: skip
     text = markdown(header, rows)
-    paired_rows = []
-    for student, baseline in (pairs or {}).items():
-        a = wide[wide["model"] == student].set_index("distill_seed")
-        b = wide[wide["model"] == baseline].set_index("distill_seed")
-        seeds = a.index.intersection(b.index)
-        cells = []
-        for m in [m for m in PAIRED_METRICS if m in wide]:
-            mean, half = paired_interval(a.loc[seeds, m] - b.loc[seeds, m])
-            cells.append(format_value(mean) + ("" if np.isnan(half) else f" ± {half:.4f}"))
-            records.append({"model": student, "baseline": baseline, "metric": m, "n": len(seeds),
-                            "paired_mean": mean, "paired_ci95": half})  # fmt: skip
-        paired_rows.append([f"{student} − {baseline}", len(seeds), *cells])
+    paired = [m for m in PAIRED_METRICS if m in wide]
+    paired_rows, paired_records = paired_differences(wide, (pairs or {}).items(), paired)
+    records += paired_records
     if paired_rows:
         text += (
             "\nPaired differences on the same distillation seeds (mean ± half-width of the "
@@ -388,8 +425,8 @@ CAPTIONS = {
     "`single`); MU is n/a for single-output models.",
     "mu-gap": "Mean absolute difference between each student's and the ensemble's model "
     "uncertainty, per example, pooled over all intensities of a set; mean ± std over seeds.",
-    "ood": "AUROC of telling OOD inputs from in-domain test inputs by total (TU) or model "
-    "(MU) uncertainty; mean ± std over seeds.",
+    "ood": "AUROC and AUPR (OOD inputs as positives) of telling OOD inputs from in-domain "
+    "test inputs by total (TU) or model (MU) uncertainty; mean ± std over seeds.",
     "regression": "Test metrics in original units (regression), mean ± standard error over "
     "data splits, each split first averaged over distillation seeds (members for `single`); "
     "the epistemic part is n/a for a single Gaussian.",
