@@ -10,9 +10,6 @@ rule distill_student:
         "logs/distill_student/{exp}/{student}/seed{seed}.log",
     benchmark:
         "benchmarks/distill_student/{exp}/{student}/seed{seed}.tsv"
-    message:
-        "Distilling {wildcards.student} (seed {wildcards.seed}) of {wildcards.exp}; "
-        "per-epoch progress in {log}"
     params:
         student=lambda wc: as_json(experiment(wc)["students"][wc.student]),
         resume="results/.resume/{exp}/{student}-seed{seed}",

@@ -9,8 +9,6 @@ rule train_teacher:
         "logs/train_teacher/{exp}/seed{seed}.log",
     benchmark:
         "benchmarks/train_teacher/{exp}/seed{seed}.tsv"
-    message:
-        "Training teacher seed {wildcards.seed} of {wildcards.exp}; per-epoch progress in {log}"
     params:
         teacher=lambda wc: as_json(experiment(wc)["teacher"]),
         # Resume state lives outside the outputs: Snakemake deletes outputs before a rerun.
