@@ -90,6 +90,9 @@ def test_ensemble_curve_averages_over_subsets():
     assert rows[0]["subsets"] == 2 and rows[1]["subsets"] == 1
     assert rows[0]["nll"] == pytest.approx(-(np.log(0.9) + np.log(0.2)) / 2)
     assert rows[1]["nll"] == pytest.approx(-np.log(0.55))
+    # cNLL: each row at the temperature fitted on the (here identical) validation set,
+    # which can only lower the NLL there.
+    assert rows[1]["cnll"] <= rows[1]["nll"] + 1e-9 and rows[0]["cnll"] <= rows[0]["nll"] + 1e-9
 
 
 def test_paired_interval_by_hand():

@@ -117,6 +117,11 @@ def test_ensemble_file_also_scores_each_member():
         seeds=np.array([4, 5, 6]),
     )
     metrics, examples = evaluate_predictions(pred, "exp", "ensemble", "ensemble", None, "rot")
+    assert (metrics["experiment"] == "exp").all() and (metrics["eval_set"] == "rot").all()
+    assert (metrics["shift"] == "rotate").all() and (metrics["split"] == 0).all()
+    assert set(zip(metrics["model"], metrics["method"], strict=True)) == {("ensemble", "ensemble"),
+                                                             ("single", "member")}  # fmt: skip
+    assert metrics[metrics["model"] == "ensemble"]["distill_seed"].isna().all()
     singles = metrics[metrics["model"] == "single"]
     assert sorted(singles["distill_seed"].unique()) == [4, 5, 6]
     assert singles[singles["metric"] == "model_uncertainty"]["value"].isna().all()
@@ -246,6 +251,8 @@ def test_regression_rows_and_per_example_frame_per_split():
     mix = examples[(examples["split"] == 0) & (examples["member"] == -1)]
     np.testing.assert_allclose(mix["mean"], [1.0, 1.0, 1.0])
     np.testing.assert_allclose(mix["var"], [2 + 1, 1 + 0, 1 + 1])
+    np.testing.assert_allclose(mix["aleatoric"], [2.0, 1.0, 1.0])
+    assert list(mix["index"]) == [0, 1, 2]
     one = examples[(examples["split"] == 1) & (examples["member"] == 1)]
     np.testing.assert_allclose(one["mean"], [1.0, 1.0, 3.0])
     np.testing.assert_allclose(one["target"], [1.0, 1.0, 2.0])
@@ -270,3 +277,12 @@ def test_each_member_of_an_ensemble_is_calibrated_on_its_own_validation_predicti
     for m in (0, 1):
         assert temperature[m] == pytest.approx(fit_temperature(log_probs[0, m], labels), rel=1e-6)
     assert temperature[0] > 1 > temperature[1]
+
+
+def test_uncertainties_of_several_members_include_their_diversity():
+    members = log([[[0.9, 0.1], [0.5, 0.5]], [[0.2, 0.8], [0.5, 0.5]]])  # (K=2, N=2, C=2)
+    u = uncertainties(members)
+    kl = lambda p, q: sum(a * math.log(a / b) for a, b in zip(p, q, strict=True))  # noqa: E731
+    expected = (kl([0.9, 0.1], [0.2, 0.8]) + kl([0.2, 0.8], [0.9, 0.1])) / 2
+    np.testing.assert_allclose(u["diversity_kl"], [expected, 0.0], atol=1e-12)
+    np.testing.assert_allclose(u["disagreement"], [1.0, 0.0])
