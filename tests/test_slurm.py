@@ -79,10 +79,11 @@ def test_tiny_config_runs_through_sbatch(cluster, workflow_copy, say):
 
 def test_failing_job_is_reported_failed(cluster, workflow_copy, tmp_path, say):
     empty = tmp_path / "no-data"
-    (empty / "mnist").mkdir(parents=True)
-    for name in ("train", "t10k"):  # present (the config check passes) but not MNIST
-        for part in ("images-idx3", "labels-idx1"):
-            (empty / "mnist" / f"{name}-{part}-ubyte.gz").write_bytes(b"")
+    for folder in ("mnist", "fashion-mnist"):  # files present (the config check passes)...
+        (empty / folder).mkdir(parents=True)
+        for name in ("train", "t10k"):
+            for part in ("images-idx3", "labels-idx1"):
+                (empty / folder / f"{name}-{part}-ubyte.gz").write_bytes(b"")  # ...but empty
     write_config(
         workflow_copy,
         f"data_root: {empty}\n" + (REPO / "tests/configs/tiny-mnist.yaml").read_text(),
