@@ -23,7 +23,7 @@ _job = {"resume": None, "saved": None}
 
 
 class Stopped(SystemExit):
-    """The job was told to stop; the message says what was kept."""
+    """The job was told to stop; the message says what was kept (printed by ``owning``)."""
 
 
 def _where():
@@ -75,7 +75,7 @@ def owning(resume):
             yield
         except Stopped as stop:
             print(stop, file=sys.stderr, flush=True)
-            raise
+            raise SystemExit(1) from None  # said once, here (not again by the interpreter)
         finally:
             signal.signal(signal.SIGTERM, previous)
             fcntl.flock(lock, fcntl.LOCK_UN)
