@@ -13,7 +13,7 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 
 from .datasets import raw_files
-from .evalsets import FILE_OOD, GENERATED_OOD
+from .evalsets import FILE_OOD, GENERATED_OOD, eval_set_files
 from .methods import METHODS, method_of, unused_keys
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
@@ -115,8 +115,7 @@ def validate_config(config, schema_path=SCHEMA_PATH):
     while _coerce_command_line_strings(config, validator.iter_errors(config)):
         pass
     problems = []
-    errors = list(validator.iter_errors(config))
-    for error in errors:
+    for error in validator.iter_errors(config):
         if error.validator in ("if", "allOf"):
             continue  # their sub-errors are reported with a precise path
         message = error.message
@@ -262,11 +261,10 @@ def _missing_data_files(config):
     (checked before any job; datasets with ``download: true`` fetch theirs)."""
     problems = []
     for name, exp in experiments_to_run(config).items():
-        specs = [] if exp["dataset"].get("download") else [exp["dataset"]]
-        specs += [{"name": s["source"]} for s in exp["eval_sets"].values()
-                  if s["kind"] == "ood" and s["source"] in FILE_OOD]  # fmt: skip
-        missing = [str(p) for spec in specs for p in raw_files(spec, config["data_root"])
-                   if not p.is_file()]  # fmt: skip
+        root = config["data_root"]
+        files = [] if exp["dataset"].get("download") else raw_files(exp["dataset"], root)
+        files += [p for spec in exp["eval_sets"].values() for p in eval_set_files(spec, root)]
+        missing = [str(p) for p in files if not p.is_file()]
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             problems.append(

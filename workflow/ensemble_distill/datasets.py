@@ -146,15 +146,20 @@ class DataError(RuntimeError):
     """A dataset file is missing or does not match its published checksum."""
 
 
+def idx_candidates(name, filename, data_root):
+    """Where an idx file may be: ``<root>/<folder>/``, then torchvision's ``<Class>/raw/``."""
+    info, root = IDX_FILES[name], Path(data_root or ".")
+    return [root / info["folder"] / filename, root / info["torchvision"] / "raw" / filename]
+
+
 def find_idx_file(name, filename, data_root, download=False):
     """Path of a verified idx file: ``<root>/<folder>/`` or torchvision's ``<root>/<Class>/raw/``.
 
     With ``download``, a missing file is fetched by torchvision's dataset class (which also
     checks the published MD5). The SHA-256 is verified in every case.
     """
-    info = IDX_FILES[name]
-    root = Path(data_root or ".")
-    candidates = [root / info["folder"] / filename, root / info["torchvision"] / "raw" / filename]
+    info, root = IDX_FILES[name], Path(data_root or ".")
+    candidates = idx_candidates(name, filename, data_root)
     found = next((p for p in candidates if p.is_file()), None)
     if found is None and download:
         import torchvision.datasets
@@ -181,8 +186,7 @@ def find_idx_file(name, filename, data_root, download=False):
 
 def idx_path(name, filename, data_root):
     """Where an idx file is read from: the first existing candidate, else the preferred one."""
-    info, root = IDX_FILES[name], Path(data_root or ".")
-    candidates = [root / info["folder"] / filename, root / info["torchvision"] / "raw" / filename]
+    candidates = idx_candidates(name, filename, data_root)
     return next((p for p in candidates if p.is_file()), candidates[0])
 
 

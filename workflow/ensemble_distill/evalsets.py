@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import provenance
-from .datasets import Dataset, load_idx_split
+from .datasets import Dataset, load_idx_split, raw_files
 from .io import save_npz
 
 
@@ -80,6 +80,11 @@ def ood_images(spec, input_shape, data_root):
             )
         return x[: spec.get("size")]
     return GENERATED_OOD[spec["source"]](input_shape, spec.get("size", 1000), seed=0)
+
+
+def eval_set_files(spec, data_root):
+    """Raw files an eval set reads: an OOD set taken from another dataset's files."""
+    return raw_files({"name": spec["source"]}, data_root) if spec["kind"] == "ood" else []
 
 
 def regression_eval_set(dataset, spec):

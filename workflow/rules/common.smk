@@ -4,6 +4,7 @@ from ensemble_distill import config as cfg
 from ensemble_distill.codegraph import module_files
 from ensemble_distill.config import cluster_resources, experiments_to_run, member_seeds
 from ensemble_distill.datasets import raw_files
+from ensemble_distill.evalsets import eval_set_files
 from ensemble_distill.methods import method_of, students_where
 from ensemble_distill.provenance import sidecar_path
 
@@ -55,9 +56,7 @@ def dataset_files(wildcards):
 def ood_files(wildcards):
     """The raw files of an OOD eval set read from another dataset (none for generated ones)."""
     spec = experiment(wildcards)["eval_sets"][wildcards.evalset]
-    if spec["kind"] != "ood":
-        return []
-    return [str(p) for p in raw_files({"name": spec["source"]}, DATA_ROOT)]
+    return [str(p) for p in eval_set_files(spec, DATA_ROOT)]
 
 
 def teacher_checkpoints(wildcards):
