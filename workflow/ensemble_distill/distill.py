@@ -138,6 +138,8 @@ def distill_split(cfg, task, teachers, teacher_spec, train, val, seed, run, resu
             spec["heads"] = len(teachers)
             log(f"phase {phase.name}: {len(teachers)} heads, one per teacher")
         epochs = cfg[phase.epochs_key] if phase.epochs_key else cfg["train"]["epochs"]
+        if epochs == 0:  # an optional phase left out
+            continue
         schedule = {"t": temperature}
 
         def set_temperature(epoch, phase=phase, schedule=schedule):

@@ -83,11 +83,17 @@ METHODS = {
         Method(
             "end2",
             "Prior Network (EnD²): a Dirichlet on the teachers' probability vectors",
-            phases=(Phase("end2", "dirichlet", anneal=True),),
+            # Optional KD start (kd_epochs > 0): softmax(z) is the Dirichlet's mean, so the
+            # Dirichlet phase then mostly learns the precision (the logits' common offset).
+            phases=(
+                Phase("kd_init", "mean", epochs_key="kd_epochs"),
+                Phase("end2", "dirichlet", anneal=True),
+            ),
             members=False,
             output="dirichlet",
             model_uncertainty=True,
-            keys=COMMON | {"temperature", "anneal_epochs", "teacher_smoothing", "perturbation"},
+            keys=COMMON
+            | {"temperature", "anneal_epochs", "teacher_smoothing", "kd_epochs", "perturbation"},
         ),
         Method(
             "batchensemble",
