@@ -16,8 +16,8 @@ TEACHER = {"arch": "mlp", "hidden": [16], "train": {**TRAIN, "epochs": 3}}
 STUDENTS = {
     "hydra": ({"method": "hydra", "head": {"type": "mlp", "hidden": [8]}, "hinton_epochs": 2,
                "temperature": 2.0, "alpha": 1.0, "train": TRAIN}, "phase2.pt", 2),
-    "end2": ({"method": "end2", "temperature": 5.0, "anneal_epochs": 4, "teacher_smoothing": 1e-4, "kd_epochs": 0,
-              "train": TRAIN}, "end2.pt", 3),
+    "end2": ({"method": "end2", "temperature": 5.0, "anneal_epochs": 4, "kd_epochs": 0,
+              "teacher_smoothing": 1e-4, "train": TRAIN}, "end2.pt", 3),
     "regression": ({"method": "hydra", "head": {"type": "mlp", "hidden": [8]}, "hinton_epochs": 2,
                     "train": TRAIN}, "split1/phase2.pt", 2),
 }  # fmt: skip

@@ -209,8 +209,8 @@ def test_a_configured_perturbation_reaches_training(tmp_path):
 def test_end2_anneals_its_temperature_each_epoch(tmp_path, capsys):
     teachers = opposing_teachers()
     x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
-    cfg = {"method": "end2", "temperature": 5.0, "anneal_epochs": 4, "teacher_smoothing": 1e-4, "kd_epochs": 0,
-           "train": {**TRAIN, "epochs": 5}}  # fmt: skip
+    cfg = {"method": "end2", "temperature": 5.0, "anneal_epochs": 4, "kd_epochs": 0,
+           "teacher_smoothing": 1e-4, "train": {**TRAIN, "epochs": 5}}  # fmt: skip
     run = partial(fit, seed=0, fingerprint="test", log=lambda message: None)
     distill_split(cfg, "classification", teachers, {"arch": "mlp", "sizes": [4, 8, 3]},
                   (x, y, teachers(x)), None, 0, run, tmp_path, None)  # fmt: skip
@@ -306,8 +306,9 @@ def test_end2_annealed_from_t0_10_explodes_its_precision_at_t_1(tmp_path):
     rose from ~90 to 1e17 on digits, and the few T = 1 epochs of a short schedule never
     recovered (ACC 0.90 vs KD's 0.96; Fashion-MNIST 0.45 vs 0.88). This is why T0 = 1 is
     the default; the test keeps the mechanism on record."""
+    train = {**TRAIN, "epochs": 8, "lr": 0.01, "batch_size": 64}
     cfg = {"method": "end2", "temperature": 10.0, "anneal_epochs": 6, "kd_epochs": 0,
-           "teacher_smoothing": 1e-4, "train": {**TRAIN, "epochs": 8, "lr": 0.01, "batch_size": 64}}  # fmt: skip
+           "teacher_smoothing": 1e-4, "train": train}  # fmt: skip
     _, history, *_ = end2_student(cfg, agreeing_confident_teachers(), tmp_path)
     val_losses = [h["val_loss"] for h in history]
     assert max(val_losses) > 10 * abs(val_losses[0]) + 100, val_losses
@@ -326,7 +327,8 @@ def test_end2_with_the_schema_defaults_follows_confident_teachers(tmp_path):
         for clause in schema["$defs"]["student"]["allOf"]
         if clause["if"]["properties"]["method"].get("const") == "end2"
     )
-    defaults = {key: end2[key]["default"] for key in ("temperature", "anneal_epochs", "teacher_smoothing")}
+    keys = ("temperature", "anneal_epochs", "teacher_smoothing")
+    defaults = {key: end2[key]["default"] for key in keys}
     cfg = {"method": "end2", **defaults, "kd_epochs": 3,
            "train": {**TRAIN, "epochs": 8, "lr": 0.01, "batch_size": 64}}  # fmt: skip
     model, history, x_val, y_val = end2_student(cfg, agreeing_confident_teachers(), tmp_path)
