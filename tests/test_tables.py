@@ -141,6 +141,7 @@ def test_uci_table_marks_missing_methods_and_counts_ties_as_wins():
         uci("uci_yacht", "kd", 3.0) + uci("uci_yacht", "hydra", 3.0)  # a tie counts
         + uci("uci_naval", "kd", 1.0)  # no Hydra run
         + uci("uci_naval", "end2", 0.0)  # a method outside the paper's table
+        + uci("uci_yacht_long", "kd", 2.0)  # another protocol on the same set
     )  # fmt: skip
     paper = {"title": "P", "methods": ["kd", "hydra"], "compare": ["hydra", "kd"],
              "nll": {"yacht": {"kd": 1.5, "hydra": 1.25}}}  # fmt: skip
@@ -153,7 +154,8 @@ def test_uci_table_marks_missing_methods_and_counts_ties_as_wins():
     same = "3.0000 ± 0.0000 | 3.0000 ± 0.0000 | 1.0000 ± 0.0000 | 1.0000 ± 0.0000"
     assert f"| yacht | {same} | 1.5000 | 1.2500 |" in lines
     assert "| naval | 1.0000 ± 0.0000 | n/a | 1.0000 ± 0.0000 | n/a |  |  |" in lines
-    assert "Hydra's NLL is at most KD's on 1 of 2 datasets." in text
+    assert "| yacht_long | 2.0000 ± 0.0000 | n/a | 1.0000 ± 0.0000 | n/a | 1.5000 | 1.2500 |" in lines
+    assert "Hydra's NLL is at most KD's on 1 of 3 datasets." in text
     missing = csv[(csv["dataset"] == "naval") & (csv["method"] == "hydra")]
     assert missing["mean"].isna().all() and missing["splits"].isna().all()
     assert set(csv["method"]) == {"kd", "hydra"}

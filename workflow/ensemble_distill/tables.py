@@ -176,7 +176,9 @@ def uci_tables(metrics, paper):
                         splits=None if row is None else row["count"],
                     )
                 )
-        reference = paper["nll"].get(name, {})
+        # Experiments are uci_<set>[_<protocol>] (e.g. uci_yacht_long): the paper's row is
+        # the set's.
+        reference = paper["nll"].get(name.split("_")[0], {})
         cells += [f"{reference[m]:.4f}" if m in reference else "" for m in methods]
         rows.append([name, *cells])
     title = {"ensemble": "ensemble", "kd": "KD", "hydra": "Hydra"}
