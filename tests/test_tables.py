@@ -154,7 +154,8 @@ def test_uci_table_marks_missing_methods_and_counts_ties_as_wins():
     same = "3.0000 ± 0.0000 | 3.0000 ± 0.0000 | 1.0000 ± 0.0000 | 1.0000 ± 0.0000"
     assert f"| yacht | {same} | 1.5000 | 1.2500 |" in lines
     assert "| naval | 1.0000 ± 0.0000 | n/a | 1.0000 ± 0.0000 | n/a |  |  |" in lines
-    assert "| yacht_long | 2.0000 ± 0.0000 | n/a | 1.0000 ± 0.0000 | n/a | 1.5000 | 1.2500 |" in lines
+    long = "2.0000 ± 0.0000 | n/a | 1.0000 ± 0.0000 | n/a"
+    assert f"| yacht_long | {long} | 1.5000 | 1.2500 |" in lines
     assert "Hydra's NLL is at most KD's on 1 of 3 datasets." in text
     missing = csv[(csv["dataset"] == "naval") & (csv["method"] == "hydra")]
     assert missing["mean"].isna().all() and missing["splits"].isna().all()
