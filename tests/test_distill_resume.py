@@ -9,7 +9,7 @@ from ensemble_distill import train as train_module
 from ensemble_distill.datasets import load_dataset, regression_dataset
 from ensemble_distill.distill import distill
 from ensemble_distill.io import load_checkpoint
-from ensemble_distill.teacher import train_teacher
+from ensemble_distill.teacher import train_teachers
 
 TRAIN = {"epochs": 5, "batch_size": 32, "lr": 0.01, "weight_decay": 0.0}
 TEACHER = {"arch": "mlp", "hidden": [16], "train": {**TRAIN, "epochs": 3}}
@@ -51,9 +51,10 @@ def teachers(tmp_path_factory):
         ("regression", two_split_regression()),
     ):
         data.save(tmp / f"{task}.npz")
-        paths = [tmp / f"{task}-t{seed}.pt" for seed in range(3)]
-        for seed, path in enumerate(paths):
-            train_teacher(tmp / f"{task}.npz", TEACHER, seed, out=path, resume=tmp / "r.pt")
+        pack = tmp / f"{task}-teachers"
+        paths = train_teachers(
+            tmp / f"{task}.npz", TEACHER, [0, 1, 2], out=pack, resume=tmp / "r.pt"
+        )
         out[task] = (tmp / f"{task}.npz", paths)
     return out
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO
 from ensemble_distill import jobguard
 from ensemble_distill.datasets import load_dataset
-from ensemble_distill.teacher import train_teacher
+from ensemble_distill.teacher import train_teachers
 
 SPIRAL = {"name": "spiral", "arms": 3, "train_per_arm": 40, "noise": 0.08, "seed": 0}
 TEACHER = {"arch": "mlp", "hidden": [16],
@@ -56,19 +56,19 @@ def test_training_stops_when_snakemake_is_gone(tmp_path, data, monkeypatch, caps
     monkeypatch.setenv(jobguard.PARENT_ENV, str(gone.pid))
     with pytest.raises(SystemExit):
         with jobguard.owning(tmp_path / "resume.pt"):
-            train_teacher(data, TEACHER, 0, out=tmp_path / "t.pt", resume=tmp_path / "resume.pt")
+            train_teachers(data, TEACHER, [0], out=tmp_path / "t", resume=tmp_path / "resume.pt")
     assert f"Snakemake (pid {gone.pid}) is gone, so this job stops" in capsys.readouterr().err
-    assert not (tmp_path / "t.pt").exists()
+    assert not (tmp_path / "t/seed0/model.pt").exists()
     monkeypatch.setenv(jobguard.PARENT_ENV, str(os.getpid()))  # alive: trains to the end
-    train_teacher(data, TEACHER, 0, out=tmp_path / "t.pt", resume=tmp_path / "resume.pt")
-    assert (tmp_path / "t.pt").exists()
+    train_teachers(data, TEACHER, [0], out=tmp_path / "t", resume=tmp_path / "resume.pt")
+    assert (tmp_path / "t/seed0/model.pt").exists()
 
 
 def test_two_processes_on_one_resume_state(tmp_path, data):
     """The second of two identical training jobs stops at once; the first is unharmed."""
     slow = {**TEACHER, "train": {**TEACHER["train"], "epochs": 4000}}
-    resume, out = str(tmp_path / "resume.pt"), str(tmp_path / "t.pt")
-    command = [sys.executable, "-m", "ensemble_distill.teacher", "--data", str(data), "--seed",
+    resume, out = str(tmp_path / "resume.pt"), str(tmp_path / "t")
+    command = [sys.executable, "-m", "ensemble_distill.teacher", "--data", str(data), "--seeds",
                "0", "--teacher", json.dumps(slow), "--resume", resume, "--out", out]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
     env.pop(jobguard.PARENT_ENV, None)
@@ -87,4 +87,4 @@ def test_two_processes_on_one_resume_state(tmp_path, data):
     finally:
         first.kill()
     assert first.returncode != 0 and rest.count("stopped by signal SIGTERM: the state after") == 1
-    assert not (tmp_path / "t.pt").exists() and (tmp_path / "resume.pt").exists()
+    assert not (tmp_path / "t/seed0/model.pt").exists() and (tmp_path / "resume.pt").exists()

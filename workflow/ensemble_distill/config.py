@@ -281,6 +281,18 @@ def member_seeds(experiment):
     return list(ens.get("seeds") or range(ens["size"]))
 
 
+def teacher_packs(experiment):
+    """The member seeds each teacher-training job trains together, in ensemble order:
+    consecutive groups of ``ensemble.pack`` seeds (the last one may be smaller)."""
+    seeds, size = member_seeds(experiment), experiment["ensemble"]["pack"]
+    return [seeds[i : i + size] for i in range(0, len(seeds), size)]
+
+
+def pack_label(seeds):
+    """A pack's folder name: its first and last seed."""
+    return f"seeds{seeds[0]}-{seeds[-1]}"
+
+
 def student_teacher_seeds(experiment, student):
     """Member seeds a student learns from: the first ``teachers`` of the ensemble."""
     seeds = member_seeds(experiment)

@@ -35,7 +35,7 @@ from .losses import (
     nll_loss,
 )
 from .methods import method_of
-from .models import Members, build_model, load_model
+from .models import build_model, load_members
 from .perturb import perturbation
 from .train import add_job_arguments, configure_torch, fingerprint, fit, log, pick_device
 
@@ -48,14 +48,14 @@ NO_PERTURBATION = {"kind": "none"}
 
 
 def load_teachers(paths, split=0):
-    """Teacher checkpoints as one frozen ``Members`` module whose output is (B, M, C)."""
+    """Teacher checkpoints as one frozen, batched ``Members`` module whose output is (B, M, C),
+    with their spec and seeds."""
     checkpoints = [load_checkpoint(p) for p in paths]
-    specs = {json.dumps(c["spec"], sort_keys=True) for c in checkpoints}
-    if len(specs) != 1:
-        raise ValueError(f"teachers {list(map(str, paths))} have different architectures: {specs}")
-    # Each teacher checkpoint is a one-member ``Members``; unwrap so outputs stack to M.
-    members = Members([load_model(c, split)[0] for c in checkpoints]).requires_grad_(False)
-    return members.eval(), checkpoints[0]["spec"], [c["seed"] for c in checkpoints]
+    try:
+        members = load_members(checkpoints, split)
+    except ValueError as error:
+        raise ValueError(f"teachers {list(map(str, paths))}: {error}") from None
+    return members, checkpoints[0]["spec"], [c["seed"] for c in checkpoints]
 
 
 @torch.no_grad()

@@ -14,6 +14,13 @@ def nll_loss(logits, labels):
     return F.cross_entropy(logits.reshape(b * k, c), labels)
 
 
+def member_nll(logits, labels):
+    """Cross-entropy of each of R independently trained networks: (R, B, C), (R, B) -> (R,)."""
+    r, b, c = logits.shape  # flattened: the same reduction order as a network trained alone
+    losses = F.cross_entropy(logits.reshape(r * b, c), labels.reshape(r * b), reduction="none")
+    return losses.view(r, b).mean(1)
+
+
 def soft_kl(target_probs, student_logits, temperature):
     """T² · KL(target ‖ softmax(student/T)), summed over classes, averaged over B and K."""
     log_q = F.log_softmax(student_logits / temperature, dim=-1)
@@ -92,6 +99,12 @@ def gaussian_nll(outputs, targets):
     """Gaussian NLL of every member / head, averaged over B and K (constant ½ log 2π kept)."""
     mean, var = mean_var(outputs)
     return F.gaussian_nll_loss(mean, targets[:, None].expand_as(mean), var, full=True)
+
+
+def member_gaussian_nll(outputs, targets):
+    """Gaussian NLL of each of R independently trained networks: (R, B, 2), (R, B) -> (R,)."""
+    mean, var = mean_var(outputs)
+    return F.gaussian_nll_loss(mean, targets, var, full=True, reduction="none").mean(1)
 
 
 def gaussian_kl(mean_p, var_p, mean_q, var_q):

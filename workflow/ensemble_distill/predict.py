@@ -22,7 +22,7 @@ import torch
 from . import provenance
 from .io import load_checkpoint, load_npz, save_npz
 from .losses import MIN_LOG_VAR
-from .models import load_model
+from .models import load_members, load_model
 from .train import configure_torch, log, pick_device
 
 # What a model's logits are stored as, by its checkpoint's ``output``.
@@ -34,12 +34,12 @@ OUTPUT_ARRAYS = {
 
 
 @torch.no_grad()
-def predict_outputs(models, x, output, device, batch_size=4096):
-    """Per-member outputs (K, N, C) of ``models`` on inputs ``x`` (N, ...)."""
+def predict_outputs(model, x, output, device, batch_size=4096):
+    """Per-member outputs (K, N, C) of ``model`` on inputs ``x`` (N, ...)."""
     out = []
     for start in range(0, len(x), batch_size):
         xb = torch.as_tensor(x[start : start + batch_size], device=device)
-        logits = torch.cat([model(xb) for model in models], dim=1).double()  # (B, K, C)
+        logits = model(xb).double()  # (B, K, C)
         out.append(torch.log_softmax(logits, dim=-1) if output == "categorical" else logits)
     # Regression outputs stay (K, N, 2): mean and log variance in standardised units.
     return torch.cat(out).transpose(0, 1).float().cpu().numpy()
@@ -66,6 +66,13 @@ def predict(checkpoint_paths, eval_set_paths, out, device="auto"):
     log(f"wrote {out}")
 
 
+def load_predictor(checkpoints, split=0):
+    """One student, or the members of several teacher checkpoints as one batched model."""
+    if len(checkpoints) == 1:
+        return load_model(checkpoints[0], split)
+    return load_members(checkpoints, split)
+
+
 def predict_eval_set(checkpoints, output, evalset, device):
     """Arrays of one eval set: the model's outputs beside the set's labels and metadata."""
     x = evalset.pop("x")
@@ -73,16 +80,16 @@ def predict_eval_set(checkpoints, output, evalset, device):
     if output == "gaussian":  # the first axis of x is the data split: its own models
         means, variances = [], []
         for s, x_split in enumerate(x):
-            models = [load_model(c, split=s).to(device) for c in checkpoints]
-            raw = predict_outputs(models, x_split, output, device).astype(np.float64)
+            model = load_predictor(checkpoints, s).to(device)
+            raw = predict_outputs(model, x_split, output, device).astype(np.float64)
             scale, shift = evalset["y_scale"][s], evalset["y_shift"][s]
             means.append(raw[..., 0] * scale + shift)
             variances.append(np.exp(np.maximum(raw[..., 1], MIN_LOG_VAR)) * scale**2)
         arrays.update(mean=np.stack(means), var=np.stack(variances))
     else:  # the first axis of x is the shift intensity
-        models = [load_model(c).to(device) for c in checkpoints]
+        model = load_predictor(checkpoints).to(device)
         arrays[OUTPUT_ARRAYS[output]] = np.stack(
-            [predict_outputs(models, xi, output, device) for xi in x]
+            [predict_outputs(model, xi, output, device) for xi in x]
         )
     return arrays
 

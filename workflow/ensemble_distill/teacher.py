@@ -1,49 +1,54 @@
-"""Train one ensemble member (teacher): cross-entropy, or Gaussian NLL for regression.
+"""Train a pack of ensemble members (teachers): cross-entropy, or Gaussian NLL for regression.
 
 Usage::
 
     python -m ensemble_distill.teacher --data results/digits/dataset.npz \\
-        --teacher '{"arch": "mlp", "hidden": [100, 100], "train": {...}}' --seed 3 \\
-        --resume results/.resume/digits/teacher-seed3.pt --out model.pt
+        --teacher '{"arch": "mlp", "hidden": [100, 100], "train": {...}}' --seeds 0 1 2 \\
+        --resume results/.resume/digits/teachers-seeds0-2.pt --out results/digits/teachers/seeds0-2
 
-For regression benchmarks with several train/test splits (UCI) the member is trained
-once per split in this one process, so that start-up is paid once per job, not per split.
+One job trains the members of its pack (config ``ensemble.pack``) as one batched network
+(``models.Members``), and for regression benchmarks with several train/test splits (UCI)
+every split of every member too: start-up is paid once per job, and K small networks make
+one large computation instead of K small ones. Each member still has its own
+initialisation (from its seed and split), its own batch order (from its seed) and its own
+optimiser state, so it ends where it would end trained alone, up to floating-point
+reduction order. Each writes its own ``<out>/seed<k>/model.pt``, provenance record and
+``train.log``.
 """
 
 import argparse
+import copy
 import json
+from pathlib import Path
 
 import torch
 
 from . import jobguard, provenance
 from .datasets import Dataset
-from .io import file_sha256, save_checkpoint
-from .losses import gaussian_nll, nll_loss
-from .models import TASK_OUTPUT, build_model, network_spec
-from .train import (
-    add_job_arguments,
-    configure_torch,
-    fingerprint,
-    fit,
-    log,
-    mean_loss,
-    pick_device,
-    split_resume,
-)
+from .io import atomic_path, file_sha256, save_checkpoint
+from .losses import member_gaussian_nll, member_nll
+from .models import TASK_OUTPUT, Members, build_model, network_spec
+from .train import add_job_arguments, configure_torch, fingerprint, fit, log, pick_device
+
+# Per-member objective by task: outputs (R, B, C), targets (R, B) -> (R,) losses.
+OBJECTIVES = {"classification": member_nll, "regression": member_gaussian_nll}
 
 
-def cross_entropy(model, x, y):
-    return nll_loss(model(x), y)
+def member_dir(out, seed):
+    return Path(out) / f"seed{seed}"
 
 
-def gaussian(model, x, y):
-    return gaussian_nll(model(x), y)
+def one_member_state(net):
+    """The state dict of ``net`` as a one-member ``Members``: the checkpoint format."""
+    return {f"0.{k}": v.cpu() for k, v in net.state_dict().items()}
 
 
-def train_teacher(data_path, teacher_cfg, seed, *, out, resume, device="auto"):
+def train_teachers(data_path, teacher_cfg, seeds, *, out, resume, device="auto"):
+    """Train members ``seeds`` on every data split as one pack; write one checkpoint per
+    seed under ``out``. Returns the checkpoint paths."""
     device = pick_device(device)
     data = Dataset.load(data_path)
-    objective = cross_entropy if data.task == "classification" else gaussian
+    objective = OBJECTIVES[data.task]
     spec = network_spec(
         teacher_cfg["arch"],
         data.input_shape,
@@ -51,62 +56,88 @@ def train_teacher(data_path, teacher_cfg, seed, *, out, resume, device="auto"):
         data.num_classes,
         channels=teacher_cfg.get("channels", ()),
     )
-    key = fingerprint(file_sha256(data_path), teacher_cfg, seed)
-    states, histories, val_losses = [], [], []
-    for s in range(data.n_splits):
-        x_tr, y_tr, x_va, y_va = (torch.as_tensor(a, device=device) for a in data.split(s))
-        val = (x_va, y_va) if len(x_va) else None
-        torch.manual_seed(seed + 100_003 * s)  # initialisation: member seed and split only
-        model = build_model(spec).to(device)
-        if data.n_splits > 1:
-            log(f"split {s + 1}/{data.n_splits}")
-        history = fit(
-            model,
-            objective,
-            (x_tr, y_tr),
-            val,
+    # Replica r of the pack: member seed, data split. Its initialisation depends on both.
+    replicas = [(seed, s) for seed in seeds for s in range(data.n_splits)]
+    nets = []
+    for seed, s in replicas:
+        torch.manual_seed(seed + 100_003 * s)
+        nets.append(build_model(spec)[0])  # the network inside a one-member ``Members``
+    pack = Members(nets).to(device)
+    split_of = torch.tensor([s for _, s in replicas])
+
+    def per_replica(a):  # (N, ...) shared by all, or (S, N, ...) per split -> (R, N, ...)
+        a = torch.as_tensor(a, device=device)
+        return a[split_of] if data.task == "regression" else a.expand(len(replicas), *a.shape)
+
+    train = (per_replica(data.x_train), per_replica(data.y_train))
+    val = (per_replica(data.x_val), per_replica(data.y_val)) if data.x_val.size else None
+    logs = [member_dir(out, seed) / "train.log" for seed in seeds]
+    lines = [[] for _ in seeds]
+
+    def log_replica(line, r):
+        seed, s = replicas[r]
+        split = f" split {s + 1}/{data.n_splits}" if data.n_splits > 1 else ""
+        log(f"seed {seed}{split}: {line}")
+        lines[r // data.n_splits].append(f"{split.strip()}: {line}" if split else line)
+
+    log(f"{len(seeds)} member(s) x {data.n_splits} split(s) in one pack of {len(replicas)}")
+    histories = fit(
+        pack,
+        lambda model, x, y: objective(model.forward_each(x), y),
+        train,
+        val,
+        seed=[seed for seed, _ in replicas],
+        fingerprint=fingerprint(file_sha256(data_path), teacher_cfg, seeds),
+        log=lambda line, r=None: log(line) if r is None else log_replica(line, r),
+        resume=resume,
+        **teacher_cfg["train"],
+    )
+    paths = []
+    for i, seed in enumerate(seeds):
+        rows = range(i * data.n_splits, (i + 1) * data.n_splits)
+        final = [histories[r][-1]["val_loss"] for r in rows]
+        if val is not None:  # the kept (best) epoch's loss
+            final = [min(h["val_loss"] for h in histories[r]) for r in rows]
+        path = member_dir(out, seed) / "model.pt"
+        save_checkpoint(
+            path,
+            spec=spec,
+            state_dicts=[one_member_state(pack[r]) for r in rows],
+            output=TASK_OUTPUT[data.task],
             seed=seed,
-            fingerprint=key,
-            log=log,
-            resume=split_resume(resume, s, data.n_splits),
-            **teacher_cfg["train"],
+            history=[histories[r] for r in rows],
+            val_loss=final,
         )
-        states.append({k: v.cpu() for k, v in model.state_dict().items()})
-        histories.append(history)
-        val_losses.append(mean_loss(model, objective, val) if val else history[-1]["val_loss"])
-    log(
-        f"final {'validation' if data.x_val.size else 'training'} loss "
-        f"{sum(val_losses) / len(val_losses):.4f} (mean over {data.n_splits} split(s))"
-    )
-    save_checkpoint(
-        out,
-        spec=spec,
-        state_dicts=states,
-        output=TASK_OUTPUT[data.task],
-        seed=seed,
-        history=histories,
-        val_loss=val_losses,
-    )
-    for s in range(data.n_splits):  # the finished model supersedes the resume state
-        split_resume(resume, s, data.n_splits).unlink(missing_ok=True)
+        with atomic_path(logs[i]) as tmp:
+            tmp.write_text("\n".join(lines[i]) + "\n")
+        log(
+            f"seed {seed}: final {'validation' if val is not None else 'training'} loss "
+            f"{sum(final) / len(final):.4f} (mean over {data.n_splits} split(s))"
+        )
+        paths.append(path)
+    Path(resume).unlink(missing_ok=True)  # the finished members supersede the resume state
+    return paths
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--teacher", type=json.loads, required=True)
-    add_job_arguments(parser, resume_help="resume-state file (not a rule output)")
+    add_job_arguments(parser, resume_help="resume-state file (not a rule output)", seeds=True)
     args = parser.parse_args(argv)
     configure_torch(args.threads)
     record = provenance.start(
         config={"teacher": args.teacher, "device": args.device, "threads": args.threads},
-        seeds={"member": args.seed},
         inputs=[args.data],
     )
     with jobguard.owning(args.resume):
-        train_teacher(
-            args.data, args.teacher, args.seed, out=args.out, resume=args.resume, device=args.device
-        )
-    provenance.write_sidecar(record, [args.out])
+        paths = train_teachers(
+            args.data, args.teacher, args.seeds, out=args.out, resume=args.resume,
+            device=args.device,
+        )  # fmt: skip
+    for seed, path in zip(args.seeds, paths, strict=True):
+        member = copy.deepcopy(record)
+        member["seeds"] = {"member": seed, "pack": args.seeds}
+        provenance.write_sidecar(member, [path])
 
 
 if __name__ == "__main__":

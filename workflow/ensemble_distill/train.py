@@ -35,15 +35,31 @@ def batches(tensors, batch_size, generator=None):
         yield tuple(t[idx] for t in tensors)
 
 
+def pack_batches(tensors, batch_size, generators=None):
+    """Mini-batches of a pack: tensors are (R, N, ...), batches (R, B, ...), and replica r's
+    batches follow its own order, the one :func:`batches` draws from ``generators[r]``."""
+    r, n = tensors[0].shape[:2]
+    if generators is None:
+        orders = torch.arange(n).expand(r, n)
+    else:
+        orders = torch.stack([torch.randperm(n, generator=g) for g in generators])
+    rows = torch.arange(r)[:, None]
+    for start in range(0, n, batch_size):
+        idx = orders[:, start : start + batch_size]
+        yield tuple(t[rows, idx] for t in tensors)
+
+
 @torch.no_grad()
-def mean_loss(model, loss_fn, tensors, batch_size=1024):
-    """Example-weighted mean of ``loss_fn`` over a dataset, in eval mode."""
+def mean_loss(model, loss_fn, tensors, batch_size=1024, pack=False):
+    """Example-weighted mean of ``loss_fn`` over a dataset, in eval mode (per replica, as a
+    list, for a pack)."""
     model.eval()
     total, n = 0.0, 0
-    for batch in batches(tensors, batch_size):
-        total += loss_fn(model, *batch).item() * len(batch[0])
-        n += len(batch[0])
-    return total / n
+    for batch in (pack_batches if pack else batches)(tensors, batch_size):
+        b = batch[0].shape[1] if pack else len(batch[0])
+        total = total + loss_fn(model, *batch).double() * b  # in float64, like .item()
+        n += b
+    return (total / n).tolist() if pack else (total / n).item()
 
 
 def lr_factor(epoch, epochs, schedule="constant", milestones=None, floor=0.01):
@@ -128,7 +144,18 @@ def fit(
     declared outputs; its state is used only if it was written for the same
     ``fingerprint`` (a hash of the job's settings), so a stale file from a run with other
     settings is never continued. Returns the history.
+
+    A pack: ``seed`` is a list of R seeds and ``model`` a ``Members`` of R independent
+    networks trained together (teacher.py). Then ``train``/``val`` tensors are (R, N, ...),
+    replica r's batches follow the order that seed r draws alone (:func:`pack_batches`),
+    ``loss_fn`` returns the R per-replica losses and their sum is minimised: the optimisers
+    update each parameter elementwise, so every replica takes the steps it would take alone.
+    The best epoch is chosen per replica, ``log(line, r)`` gets each replica's lines, and the
+    return value is the list of the R histories.
     """
+    pack = isinstance(seed, list)
+    seeds = seed if pack else [seed]
+    replicas = list(model) if pack else [model]
     val_loss_fn = val_loss_fn or loss_fn
     resume = Path(resume)
     opt = make_optimizer(
@@ -139,16 +166,17 @@ def fit(
         momentum=momentum,
         factor_lr=factor_lr,
     )
-    start, best_loss, best_state, history = 0, math.inf, None, []
+    start, histories = 0, [[] for _ in seeds]
+    best_loss, best_state = [math.inf] * len(seeds), [None] * len(seeds)
     state = load_checkpoint(resume) if resume.is_file() else None
-    if state is not None and state["fingerprint"] != fingerprint:
+    if state is not None and (state["fingerprint"], state.get("seeds")) != (fingerprint, seeds):
         log(f"ignoring {resume}: written for other settings")
         state = None
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, best_loss, best_state = state["epoch"], state["best_loss"], state["best_model"]
-        history = state["history"]
+        histories = state["history"]
         log(f"resumed from {resume} after epoch {start}/{epochs}")
     last_write = time.perf_counter()
     jobguard.saved(start)
@@ -160,51 +188,67 @@ def fit(
         for group in opt.param_groups:
             group["lr"] = group["base_lr"] * lr_factor(epoch, epochs, schedule, milestones)
         model.train()
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-        hook_generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_000_000)
+        generators = [torch.Generator().manual_seed(s * 1_000_003 + epoch) for s in seeds]
+        hook_generator = torch.Generator().manual_seed(seeds[0] * 1_000_003 + epoch + 500_000_000)
+        if pack:
+            train_batches = pack_batches(train, batch_size, generators)
+        else:
+            train_batches = batches(train, batch_size, generators[0])
         total, n = 0.0, 0
-        for batch in batches(train, batch_size, generator):
+        for batch in train_batches:
             if prepare_batch is not None:
                 batch = prepare_batch(batch, hook_generator)
-            loss = loss_fn(model, *batch)
+            losses = loss_fn(model, *batch)
+            loss = losses.sum()
             if not torch.isfinite(loss):  # stop before the state is overwritten
                 raise FloatingPointError(
                     f"training diverged: loss is {loss.item()} in epoch {epoch + 1}; the "
-                    f"resume state of epoch {start if not history else history[-1]['epoch']} "
+                    f"resume state of epoch {histories[0][-1]['epoch'] if histories[0] else start} "
                     f"is kept in {resume}. Lower the learning rate (config key train.lr, now {lr})."
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += loss.item() * len(batch[0])
-            n += len(batch[0])
+            b = batch[0].shape[1] if pack else len(batch[0])
+            total = total + losses.detach().double() * b
+            n += b
+        train_loss = (total / n).tolist() if pack else [(total / n).item()]
         # Without a validation set (UCI protocol: fixed epochs) the last epoch is kept.
-        val_loss = mean_loss(model, val_loss_fn, val) if val is not None else total / n
-        if val is not None and val_loss < best_loss:
-            best_loss, best_state = val_loss, copy.deepcopy(model.state_dict())
-        record = {"epoch": epoch + 1, "train_loss": total / n, "val_loss": val_loss}
-        history.append(record)
+        if val is not None:
+            val_loss = mean_loss(model, val_loss_fn, val, pack=pack)
+            val_loss = val_loss if pack else [val_loss]
+        else:
+            val_loss = train_loss
         now = time.perf_counter()
+        for r, replica in enumerate(replicas):
+            if val is not None and val_loss[r] < best_loss[r]:
+                best_loss[r], best_state[r] = val_loss[r], copy.deepcopy(replica.state_dict())
+            record = {"epoch": epoch + 1, "train_loss": train_loss[r], "val_loss": val_loss[r]}
+            histories[r].append(record)
+            line = (
+                f"epoch {epoch + 1:>4}/{epochs}  train_loss {train_loss[r]:.4f}  "
+                f"val_loss {val_loss[r]:.4f}  best {min(best_loss[r], val_loss[r]):.4f}  "
+                f"{now - tic:.2f}s"
+            )
+            log(line, r) if pack else log(line)
         if now - last_write >= checkpoint_interval or epoch + 1 == epochs:
             save_checkpoint(
                 resume,
                 fingerprint=fingerprint,
+                seeds=seeds,
                 epoch=epoch + 1,
                 model=model.state_dict(),
                 optimizer=opt.state_dict(),
                 best_loss=best_loss,
-                best_model=best_state if val is not None else model.state_dict(),
-                history=history,
+                best_model=best_state,
+                history=histories,
             )
             jobguard.saved(epoch + 1)
             last_write = now
-        log(
-            f"epoch {epoch + 1:>4}/{epochs}  train_loss {record['train_loss']:.4f}  "
-            f"val_loss {val_loss:.4f}  best {min(best_loss, val_loss):.4f}  {now - tic:.2f}s"
-        )
-    if val is not None and best_state is not None:
-        model.load_state_dict(best_state)
-    return history
+    for r, replica in enumerate(replicas):
+        if val is not None and best_state[r] is not None:
+            replica.load_state_dict(best_state[r])
+    return histories if pack else histories[0]
 
 
 def fingerprint(*parts):
@@ -223,16 +267,14 @@ def log(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def split_resume(resume, split, n_splits):
-    """Resume file of one split: the file itself when there is a single split."""
-    resume = Path(resume)
-    return resume if n_splits == 1 else resume.with_name(f"{resume.stem}-split{split}.pt")
-
-
-def add_job_arguments(parser, resume_help):
-    """Options every training CLI takes: data, seed, device, threads, resume state, output."""
+def add_job_arguments(parser, resume_help, seeds=False):
+    """Options every training CLI takes: data, seed (or seeds of a pack), device, threads,
+    resume state, output."""
     parser.add_argument("--data", required=True, help="dataset splits (.npz, see datasets.py)")
-    parser.add_argument("--seed", type=int, required=True)
+    if seeds:
+        parser.add_argument("--seeds", type=int, nargs="+", required=True)
+    else:
+        parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--resume", required=True, help=resume_help)

@@ -2,7 +2,7 @@ import json
 
 from ensemble_distill import config as cfg
 from ensemble_distill.codegraph import module_files
-from ensemble_distill.config import cluster_resources, experiments_to_run, member_seeds
+from ensemble_distill.config import cluster_resources, experiments_to_run, pack_label, teacher_packs
 from ensemble_distill.datasets import raw_files
 from ensemble_distill.evalsets import eval_set_files
 from ensemble_distill.methods import method_of, students_where
@@ -19,6 +19,7 @@ wildcard_constraints:
     student=r"[A-Za-z][A-Za-z0-9_]*",
     evalset=r"[A-Za-z][A-Za-z0-9_]*",
     seed=r"\d+",
+    pack=r"seeds\d+-\d+",
     model=r"ensemble|[A-Za-z][A-Za-z0-9_]*/seed\d+",
 
 
@@ -59,28 +60,53 @@ def ood_files(wildcards):
     return [str(p) for p in eval_set_files(spec, DATA_ROOT)]
 
 
-def teacher_checkpoints(wildcards):
-    return expand(
-        "results/{exp}/teachers/seed{seed}/model.pt",
-        exp=wildcards.exp,
-        seed=member_seeds(experiment(wildcards)),
-    )
+def pack_seeds(wildcards):
+    """The member seeds of the teacher pack ``wildcards.pack``."""
+    packs = teacher_packs(experiment(wildcards))
+    return next(p for p in packs if pack_label(p) == wildcards.pack)
 
 
-def student_teachers(wildcards):
-    """The teacher checkpoints a student learns from (its ``teachers`` first members)."""
-    return expand(
-        "results/{exp}/teachers/seed{seed}/model.pt",
-        exp=wildcards.exp,
-        seed=cfg.student_teacher_seeds(experiment(wildcards), wildcards.student),
-    )
+def teacher_files(exp, seeds):
+    """(pack folders, checkpoint files) of members ``seeds``: the folders are what rules
+    depend on (a training job's output), the files what the commands read."""
+    packs = [p for p in teacher_packs(EXPERIMENTS[exp]) if set(p) & set(seeds)]
+    folder = {seed: f"results/{exp}/teachers/{pack_label(p)}" for p in packs for seed in p}
+    return [folder[p[0]] for p in packs], [f"{folder[s]}/seed{s}/model.pt" for s in seeds]
+
+
+def all_teacher_packs(wildcards):
+    return teacher_files(wildcards.exp, cfg.member_seeds(experiment(wildcards)))[0]
+
+
+def all_teacher_files(wildcards):
+    return teacher_files(wildcards.exp, cfg.member_seeds(experiment(wildcards)))[1]
+
+
+def student_teacher_seeds(wildcards):
+    """The members a student learns from (the ensemble's first ``teachers``)."""
+    return cfg.student_teacher_seeds(experiment(wildcards), wildcards.student)
+
+
+def student_teacher_packs(wildcards):
+    return teacher_files(wildcards.exp, student_teacher_seeds(wildcards))[0]
+
+
+def student_teacher_files(wildcards):
+    return teacher_files(wildcards.exp, student_teacher_seeds(wildcards))[1]
 
 
 def model_checkpoints(wildcards):
-    """The checkpoints behind an evaluated model: all teachers, or one student."""
+    """The inputs behind an evaluated model: all teacher packs, or one student."""
     if wildcards.model == "ensemble":
-        return teacher_checkpoints(wildcards)
+        return all_teacher_packs(wildcards)
     return f"results/{wildcards.exp}/students/{wildcards.model}/model.pt"
+
+
+def model_checkpoint_files(wildcards):
+    """The checkpoint files of an evaluated model: every member's, or the student's."""
+    if wildcards.model == "ensemble":
+        return all_teacher_files(wildcards)
+    return model_checkpoints(wildcards)
 
 
 def model_identity(wildcards):

@@ -15,6 +15,7 @@ rule predict:
     benchmark:
         "benchmarks/predict/{exp}/{model}.tsv"
     params:
+        checkpoints=model_checkpoint_files,
         device=DEVICE,
         evalsets=lambda wc, input: [
             f"{name}={path}" for name, path in zip(EXPERIMENTS[wc.exp]["eval_sets"], input.evalsets)
@@ -25,7 +26,7 @@ rule predict:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "python -m ensemble_distill.predict --checkpoints {input.checkpoints} "
+        "python -m ensemble_distill.predict --checkpoints {params.checkpoints} "
         "--eval-sets {params.evalsets} --device {params.device} --threads {threads} "
         "--out {output.predictions} > {log} 2>&1"
 
@@ -65,7 +66,7 @@ rule compute_metrics:
 rule measure_cost:
     input:
         code=code("cost"),
-        teachers=teacher_checkpoints,
+        teachers=all_teacher_packs,
         students=lambda wc: expand(
             "results/{exp}/students/{student}/seed{seed}/model.pt",
             exp=wc.exp,
@@ -80,6 +81,7 @@ rule measure_cost:
     benchmark:
         "benchmarks/measure_cost/{exp}.tsv"
     params:
+        teachers=all_teacher_files,
         students=lambda wc, input: [
             f"{name}={path}" for name, path in zip(EXPERIMENTS[wc.exp]["students"], input.students)
         ],
@@ -89,7 +91,7 @@ rule measure_cost:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "python -m ensemble_distill.cost --teachers {input.teachers} "
+        "python -m ensemble_distill.cost --teachers {params.teachers} "
         "--students {params.students} --eval-set {input.evalset} --threads 1 "
         "--out {output.cost} > {log} 2>&1"
 

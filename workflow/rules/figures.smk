@@ -124,7 +124,7 @@ rule analyse_teachers:
     input:
         code=code("analysis"),
         data="results/{exp}/dataset.npz",
-        teachers=teacher_checkpoints,
+        teachers=all_teacher_packs,
     output:
         table="results/{exp}/analysis/teacher_diversity.parquet",
     log:
@@ -132,6 +132,7 @@ rule analyse_teachers:
     benchmark:
         "benchmarks/analyse_teachers/{exp}.tsv"
     params:
+        teachers=all_teacher_files,
         step=lambda wc: analysis_step(wc.exp),
     threads: job_threads("predict")
     resources:
@@ -140,7 +141,7 @@ rule analyse_teachers:
         "../../envs/torch.yaml"
     shell:
         "python -m ensemble_distill.analysis teachers --data {input.data} "
-        "--teachers {input.teachers} --step {params.step} --threads {threads} "
+        "--teachers {params.teachers} --step {params.step} --threads {threads} "
         "--out {output.table} > {log} 2>&1"
 
 
@@ -148,7 +149,7 @@ rule analyse_jacobians:
     input:
         code=code("analysis"),
         data="results/{exp}/dataset.npz",
-        teachers=teacher_checkpoints,
+        teachers=all_teacher_packs,
         distilled=lambda wc: student_checkpoints(wc.exp, jacobian_students(wc.exp)[0]),
         scratch=lambda wc: student_checkpoints(wc.exp, jacobian_students(wc.exp)[1]),
     output:
@@ -159,6 +160,7 @@ rule analyse_jacobians:
     benchmark:
         "benchmarks/analyse_jacobians/{exp}.tsv"
     params:
+        teachers=all_teacher_files,
         step=lambda wc: analysis_step(wc.exp),
         temperature=lambda wc: analysis_temperature(wc.exp),
         distilled=lambda wc, input: named_checkpoints(input.distilled),
@@ -170,7 +172,7 @@ rule analyse_jacobians:
         "../../envs/torch.yaml"
     shell:
         "python -m ensemble_distill.analysis jacobians --data {input.data} "
-        "--teachers {input.teachers} --students {params.distilled} "
+        "--teachers {params.teachers} --students {params.distilled} "
         "--scratch {params.scratch} --step {params.step} --temperature {params.temperature} "
         "--threads {threads} --out-jacobians {output.jacobians} --out-snr {output.snr} "
         "> {log} 2>&1"

@@ -1,18 +1,20 @@
+# One job per pack of members (config ensemble.pack): they train as one batched network, and
+# each member writes its own checkpoint, provenance record and log into the pack's folder.
 rule train_teacher:
     input:
         code=code("teacher"),
         data="results/{exp}/dataset.npz",
     output:
-        model="results/{exp}/teachers/seed{seed}/model.pt",
-        provenance="results/{exp}/teachers/seed{seed}/model.provenance.json",
+        pack=directory("results/{exp}/teachers/{pack}"),
     log:
-        "logs/train_teacher/{exp}/seed{seed}.log",
+        "logs/train_teacher/{exp}/{pack}.log",
     benchmark:
-        "benchmarks/train_teacher/{exp}/seed{seed}.tsv"
+        "benchmarks/train_teacher/{exp}/{pack}.tsv"
     params:
         teacher=lambda wc: as_json(experiment(wc)["teacher"]),
+        seeds=pack_seeds,
         # Resume state lives outside the outputs: Snakemake deletes outputs before a rerun.
-        resume="results/.resume/{exp}/teacher-seed{seed}.pt",
+        resume="results/.resume/{exp}/teachers-{pack}.pt",
         device=DEVICE,
     threads: job_threads("train_teacher")
     resources:
@@ -21,6 +23,6 @@ rule train_teacher:
         "../../envs/torch.yaml"
     shell:
         "python -m ensemble_distill.teacher --data {input.data} "
-        "--teacher {params.teacher:q} --seed {wildcards.seed} "
+        "--teacher {params.teacher:q} --seeds {params.seeds} "
         "--device {params.device} --threads {threads} --resume {params.resume} "
-        "--out {output.model} > {log} 2>&1"
+        "--out {output.pack} > {log} 2>&1"

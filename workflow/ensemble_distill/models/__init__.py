@@ -13,6 +13,8 @@ rebuilds the network without the experiment config. Specs:
   body (its last layer followed by ReLU) with M MLP heads.
 """
 
+import json
+
 from torch import nn
 
 from .ensembles import MIMO, BatchEnsemble, widen_for_mimo
@@ -30,6 +32,7 @@ __all__ = [
     "count_parameters",
     "hydra_spec",
     "is_factor",
+    "load_members",
     "load_model",
     "mlp_layers",
     "network_spec",
@@ -84,6 +87,16 @@ def load_model(checkpoint, split=0):
     model = build_model(checkpoint["spec"])
     model.load_state_dict(checkpoint["state_dicts"][split])
     return model.eval()
+
+
+def load_members(checkpoints, split=0):
+    """Teacher checkpoints (each a one-member network) as one frozen, batched ``Members``
+    whose output is (B, M, C). Their architectures must match."""
+    specs = {json.dumps(c["spec"], sort_keys=True) for c in checkpoints}
+    if len(specs) != 1:
+        raise ValueError(f"the members have different architectures: {sorted(specs)}")
+    members = Members([load_model(c, split)[0] for c in checkpoints])
+    return members.requires_grad_(False).eval()
 
 
 def count_parameters(model):

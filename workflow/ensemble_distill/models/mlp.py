@@ -5,9 +5,12 @@ the same code gives the plain and the BatchEnsemble version.
 """
 
 import math
+from functools import partial
+from itertools import chain
 
 import torch
 from torch import nn
+from torch.func import functional_call, vmap
 
 from .layers import PlainLayers
 
@@ -72,7 +75,37 @@ def network_spec(arch, input_shape, hidden, num_classes, channels=()):
 
 
 class Members(nn.ModuleList):
-    """Independent networks on the same input; outputs stacked to (B, K, C)."""
+    """Independent networks of the same shape; outputs stacked to (B, K, C).
 
-    def forward(self, x):
-        return torch.stack([member(x) for member in self], dim=1)
+    The K members run as one batched computation (torch.func): their parameters are
+    stacked along a new first axis and the first member's network is vmapped over them,
+    instead of a Python loop over K networks. Each member keeps its own module, so state
+    dicts (and checkpoints) are those of K separate networks, and an optimiser updates each
+    member's parameters exactly as if it were trained alone.
+    """
+
+    def forward(self, x):  # (B, ...) -> (B, K, C): every member sees x
+        return self._batched(x, None).transpose(0, 1)
+
+    def forward_each(self, xs):  # (K, B, ...) -> (K, B, C): member k sees xs[k]
+        return self._batched(xs, 0)
+
+    def _batched(self, x, in_dim):
+        if len(self) == 1:  # nothing to batch
+            return self[0](x if in_dim is None else x[0]).unsqueeze(0)
+        state = self._stacked_state()
+        call = partial(functional_call, self[0])
+        return vmap(lambda s, xi: call(s, (xi,)), in_dims=(0, in_dim))(state, x)
+
+    def _stacked_state(self):
+        """Stacked parameters and buffers: stacked anew while they are trained (the stack
+        passes gradients back to each member), cached while frozen (teachers, inference)."""
+        tensors = [dict(chain(m.named_parameters(), m.named_buffers())) for m in self]
+        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors[0].values()):
+            return {name: torch.stack([t[name] for t in tensors]) for name in tensors[0]}
+        key = tuple((id(t), t._version) for member in tensors for t in member.values())
+        if getattr(self, "_cache_key", None) != key:
+            with torch.no_grad():
+                self._cache = {n: torch.stack([t[n] for t in tensors]) for n in tensors[0]}
+            self._cache_key = key
+        return self._cache
