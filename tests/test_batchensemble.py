@@ -97,7 +97,7 @@ def test_factors_get_their_own_learning_rate_and_no_weight_decay():
     assert (shared["lr"], shared["weight_decay"]) == (0.1, 5e-4)
     assert (factors["lr"], factors["weight_decay"]) == (0.05, 0.0)
     assert len(factors["params"]) == 4  # alpha and gamma of two layers
-    assert opt.defaults["momentum"] == 0.9
+    assert opt.momentum == 0.9
 
 
 def test_warmup_linear_decay_schedule_by_hand():

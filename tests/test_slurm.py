@@ -68,7 +68,7 @@ def test_tiny_config_runs_through_sbatch(cluster, workflow_copy, say):
     for table in ("summary", "cost", "mu_gap", "ood"):
         assert (workflow_copy / f"results/img/tables/{table}.md").stat().st_size > 0
     # Provenance names the SLURM job that trained each checkpoint.
-    teacher = provenance.read(workflow_copy / "results/img/teachers/seed5/model.pt")
+    teacher = provenance.read(workflow_copy / "results/img/teachers/seeds5-7/seed5/model.pt")
     assert int(teacher["slurm_job_id"]) in job_ids
     say(
         f"{len(job_ids)} SLURM jobs (ids {min(job_ids)}-{max(job_ids)}) and "
@@ -112,8 +112,8 @@ experiments:
 def test_cancelled_training_is_resubmitted_and_resumes(cluster, workflow_copy, say):
     """scancel mid-training: --retries resubmits the job and it resumes from its checkpoint."""
     write_config(workflow_copy, SLOW_TEACHER)
-    target = "results/slow/teachers/seed0/model.pt"
-    resume = workflow_copy / "results/.resume/slow/teacher-seed0.pt"
+    target = "results/slow/teachers/seeds0-0"
+    resume = workflow_copy / "results/.resume/slow/teachers-seeds0-0.pt"
     command = snakemake_command("--retries", "1", target, limit=600)
     with subprocess.Popen(
         command,
@@ -140,7 +140,7 @@ def test_cancelled_training_is_resubmitted_and_resumes(cluster, workflow_copy, s
     assert "CANCELLED" in output
     jobs = [int(job) for job, log in SUBMITTED.findall(output) if "train_teacher" in log]
     assert len(jobs) == 2 and jobs[0] == int(first[0]), output[-4000:]
-    log = (workflow_copy / "logs/train_teacher/slow/seed0.log").read_text()
+    log = (workflow_copy / "logs/train_teacher/slow/seeds0-0.log").read_text()
     resumed = re.search(r"resumed from \S+ after epoch (\d+)/200", log)
     assert resumed and int(resumed.group(1)) >= 1, log[:2000]
     say(f"SLURM jobs {jobs}: {jobs[0]} cancelled, {jobs[1]} resubmitted: {resumed.group(0)}")

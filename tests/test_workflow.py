@@ -23,10 +23,11 @@ def test_dry_run_of_the_default_config(workflow_copy):
     result = snakemake("-n", "--cores", "2", cwd=workflow_copy)
     assert result.returncode == 0, result.stderr
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
-    # Teachers: spiral 10, digits 8, toy_regression 5. Students x 2 seeds: 2 + 4 + 2.
+    # Teachers: one pack per experiment (spiral 10, digits 8, toy_regression 5 members).
+    # Students x 2 seeds: 2 + 4 + 2.
     # Predictions and metrics: one job per model (spiral 5, digits 9, toy 5), each
     # covering all of the model's eval sets.
-    assert jobs["train_teacher"] == "23"
+    assert jobs["train_teacher"] == "3"
     assert jobs["distill_student"] == "16"
     assert jobs["predict"] == jobs["compute_metrics"] == "19"
     assert jobs["diversity_table"] == jobs["ensemble_curve"] == jobs["plot_diversity"] == "1"
@@ -67,10 +68,10 @@ def test_bad_command_line_config_stops_the_dry_run(workflow_copy, args, message)
 
 
 def test_numbers_nested_in_a_command_line_override_are_accepted(workflow_copy):
-    override = "experiments={spiral: {ensemble: {size: 3}}}"
+    override = "experiments={spiral: {ensemble: {size: 3, pack: 2}}}"
     result = snakemake("-n", "--config", override, "run=[spiral]", cwd=workflow_copy)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert re.search(r"train_teacher\s+3\n", result.stdout)
+    assert re.search(r"train_teacher\s+2\n", result.stdout)  # packs of seeds 0-1 and 2
 
 
 def test_tiny_config_end_to_end(workflow_copy):
@@ -142,9 +143,10 @@ def check_provenance_audit_and_report(workflow_copy, results):
             assert provenance.sidecar_path(path).is_file(), f"{path}: no sidecar"
         if path.suffix == ".parquet":
             assert provenance.read(path) is not None, f"{path}: no provenance metadata"
-    teacher = provenance.read(results / "img/teachers/seed5/model.pt")
+    teacher = provenance.read(results / "img/teachers/seeds5-7/seed5/model.pt")
     assert teacher["git"] == {"commit": head, "dirty": False}
-    assert teacher["seeds"] == {"member": 5} and teacher["config"]["teacher"]["hidden"] == [16]
+    assert teacher["seeds"] == {"member": 5, "pack": [5, 7]}
+    assert teacher["config"]["teacher"]["hidden"] == [16]
     dataset = "results/img/dataset.npz"
     assert teacher["inputs"] == {dataset: file_sha256(workflow_copy / dataset)}
     data = provenance.read(workflow_copy / dataset)
@@ -156,7 +158,8 @@ def check_provenance_audit_and_report(workflow_copy, results):
     traced = audit(workflow_copy, *cell)
     assert traced.returncode == 0, traced.stdout + traced.stderr
     for path in ("metrics/hydra/seed0.parquet", "predictions/hydra/seed0.npz",
-                 "students/hydra/seed0/model.pt", "teachers/seed7/model.pt", "evalsets/rot.npz",
+                 "students/hydra/seed0/model.pt", "teachers/seeds5-7/seed7/model.pt",
+                 "evalsets/rot.npz",
                  "dataset.npz", "digits.csv.gz"):  # fmt: skip
         assert path in traced.stdout, path
     assert f"commit(s): {head[:10]}" in traced.stdout
@@ -174,10 +177,10 @@ def check_provenance_audit_and_report(workflow_copy, results):
     assert set(summary["upstream_commits"].dropna()) == {head}
     assert "shift_curves.png" in html and "uncertainty_maps.png" in html
 
-    (results / "img/teachers/seed7/model.pt").write_bytes(b"not the trained weights")
+    (results / "img/teachers/seeds5-7/seed7/model.pt").write_bytes(b"not the trained weights")
     tampered = audit(workflow_copy, "results/img/figures/shift_curves.png")
     assert tampered.returncode == 1
-    assert "results/img/teachers/seed7/model.pt: sha256" in tampered.stdout
+    assert "results/img/teachers/seeds5-7/seed7/model.pt: sha256" in tampered.stdout
 
 
 def browser():

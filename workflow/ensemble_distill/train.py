@@ -18,6 +18,7 @@ import torch
 from . import jobguard
 from .io import load_checkpoint, save_checkpoint
 from .models import is_factor
+from .optim import Optimizer
 
 
 def pick_device(name="auto"):
@@ -94,11 +95,7 @@ def make_optimizer(model, *, optimizer, lr, weight_decay, momentum=0.9, factor_l
         groups.append({"params": factors, "lr": lr * factor_lr, "weight_decay": 0.0})
     for group in groups:
         group["base_lr"] = group["lr"]
-    if optimizer == "adam":
-        return torch.optim.Adam(groups, lr=lr)
-    if optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
-    raise ValueError(f"unknown optimizer '{optimizer}'")
+    return Optimizer(groups, optimizer, momentum=momentum)
 
 
 def fit(
@@ -206,7 +203,7 @@ def fit(
                     f"resume state of epoch {histories[0][-1]['epoch'] if histories[0] else start} "
                     f"is kept in {resume}. Lower the learning rate (config key train.lr, now {lr})."
                 )
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             opt.step()
             b = batch[0].shape[1] if pack else len(batch[0])
