@@ -1,6 +1,6 @@
 """A distillation job killed mid-run and restarted ends with the same weights and history as
 an uninterrupted one: in Hydra's second phase, during EnD²'s temperature annealing, and in
-the second data split of a regression job."""
+a regression job's pack of per-split students."""
 
 import numpy as np
 import pytest
@@ -19,7 +19,7 @@ STUDENTS = {
     "end2": ({"method": "end2", "temperature": 5.0, "anneal_epochs": 4, "kd_epochs": 0,
               "teacher_smoothing": 1e-4, "train": TRAIN}, "end2.pt", 3),
     "regression": ({"method": "hydra", "head": {"type": "mlp", "hidden": [8]}, "hinton_epochs": 2,
-                    "train": TRAIN}, "split1/phase2.pt", 2),
+                    "train": TRAIN}, "phase2.pt", 2),
 }  # fmt: skip
 
 

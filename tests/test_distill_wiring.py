@@ -47,9 +47,9 @@ def test_member_m_follows_teacher_m(name, tmp_path):
     x, y = torch.randn(128, 4), torch.randint(0, 3, (128,))
     train = (x, y, teachers(x))
     cfg = {**STUDENTS[name], "temperature": 2.0, "alpha": 1.0, "train": TRAIN}
-    run = partial(fit, seed=0, fingerprint="test", log=lambda message: None)
+    run = partial(fit, fingerprint="test", log=lambda message: None)
     spec = {"arch": "mlp", "sizes": [4, 16, 3]}
-    model, spec, output, history = distill_split(
+    model, spec, output, (history,) = distill_split(
         cfg, "classification", teachers, spec, train, None, 0, run, tmp_path, None
     )
     with torch.no_grad():
@@ -194,13 +194,13 @@ def test_a_configured_perturbation_reaches_training(tmp_path):
     torch.manual_seed(0)
     x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
     train = (x, y, teachers(x))
-    run = partial(fit, seed=0, fingerprint="test", log=lambda message: None)
+    run = partial(fit, fingerprint="test", log=lambda message: None)
     spec = {"arch": "mlp", "sizes": [4, 8, 3]}
     histories = []
     for perturbation in ({"kind": "none"}, {"kind": "gaussian", "step": 0.5}):
         cfg = {"method": "kd", "temperature": 2.0, "alpha": 1.0, "perturbation": perturbation,
                "train": {**TRAIN, "epochs": 2}}  # fmt: skip
-        *_, history = distill_split(cfg, "classification", teachers, spec, train, None, 0, run,
+        *_, (history,) = distill_split(cfg, "classification", teachers, spec, train, None, 0, run,
                                     tmp_path / perturbation["kind"], None)  # fmt: skip
         histories.append([h["train_loss"] for h in history])
     assert histories[0] != histories[1]
@@ -211,7 +211,7 @@ def test_end2_anneals_its_temperature_each_epoch(tmp_path, capsys):
     x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
     cfg = {"method": "end2", "temperature": 5.0, "anneal_epochs": 4, "kd_epochs": 0,
            "teacher_smoothing": 1e-4, "train": {**TRAIN, "epochs": 5}}  # fmt: skip
-    run = partial(fit, seed=0, fingerprint="test", log=lambda message: None)
+    run = partial(fit, fingerprint="test", log=lambda message: None)
     distill_split(cfg, "classification", teachers, {"arch": "mlp", "sizes": [4, 8, 3]},
                   (x, y, teachers(x)), None, 0, run, tmp_path, None)  # fmt: skip
     logged = re.findall(r"EnD2 temperature ([\d.]+)", capsys.readouterr().out)
@@ -292,8 +292,8 @@ def end2_student(cfg, teachers, tmp_path):
     torch.manual_seed(0)
     x, x_val = torch.randn(512, 4), torch.randn(256, 4)
     y, y_val = teachers(x).mean(1).argmax(-1), teachers(x_val).mean(1).argmax(-1)
-    run = partial(fit, seed=0, fingerprint="test", log=lambda message: None)
-    model, *_, history = distill_split(
+    run = partial(fit, fingerprint="test", log=lambda message: None)
+    model, *_, (history,) = distill_split(
         cfg, "classification", teachers, {"arch": "mlp", "sizes": [4, 32, 3]},
         (x, y, teachers(x)), (x_val, y_val, teachers(x_val)), 0, run, tmp_path, None,
     )  # fmt: skip

@@ -170,3 +170,45 @@ def test_members_of_different_shapes_are_refused():
         load_members([checkpoint([2, 4, 3]), checkpoint([2, 5, 3])])
     assert isinstance(load_members([checkpoint([2, 4, 3])] * 2), Members)
     assert not isinstance(nn.Linear(1, 1), Members)
+
+
+def test_students_of_all_splits_trained_as_a_pack_equal_students_trained_per_split(tmp_path):
+    """A regression job distills every split's student at once (one pack); each must end
+    where it ends when its split is distilled alone (tolerance as for teacher packs)."""
+    from ensemble_distill.distill import distill
+    from ensemble_distill.io import save_checkpoint
+
+    rng = np.random.default_rng(1)
+    splits = []
+    for _ in range(2):
+        x = rng.uniform(-3, 3, size=(60, 1))
+        splits.append((x[:40], (x * np.sin(x))[:40, 0], x[40:], (x * np.sin(x))[40:, 0]))
+    regression_dataset("toy_regression", splits).save(tmp_path / "both.npz")
+    teachers = train_teachers(tmp_path / "both.npz", TEACHER, [0, 1], out=tmp_path / "t",
+                              resume=tmp_path / "r")  # fmt: skip
+    student = {"method": "hydra", "head": {"type": "mlp", "hidden": [8]}, "hinton_epochs": 2,
+               "train": {**TEACHER["train"], "epochs": 3}}  # fmt: skip
+    distill(tmp_path / "both.npz", student, teachers, 0, out=tmp_path / "pack.pt",
+            resume_dir=tmp_path / "pr")  # fmt: skip
+    packed = load_checkpoint(tmp_path / "pack.pt")
+    x = torch.linspace(-3, 3, 40)[:, None]
+    for s in range(2):  # split s on its own: its data and its teachers' split-s weights
+        regression_dataset("toy_regression", [splits[s]]).save(tmp_path / f"only{s}.npz")
+        alone = []
+        for i, path in enumerate(teachers):
+            checkpoint = load_checkpoint(path)
+            checkpoint["state_dicts"] = [checkpoint["state_dicts"][s]]
+            save_checkpoint(tmp_path / f"only{s}-t{i}.pt", **checkpoint)
+            alone.append(tmp_path / f"only{s}-t{i}.pt")
+        distill(tmp_path / f"only{s}.npz", student, alone, 0, out=tmp_path / f"alone{s}.pt",
+                resume_dir=tmp_path / f"ar{s}")  # fmt: skip
+        single = load_checkpoint(tmp_path / f"alone{s}.pt")
+        losses = [
+            [h["train_loss"] for h in run["history"][i]] for run, i in ((packed, s), (single, 0))
+        ]
+        assert losses[0] == pytest.approx(losses[1], rel=1e-4) and len(losses[0]) == 5
+        with torch.no_grad():
+            torch.testing.assert_close(load_model(packed, s)(x), load_model(single)(x),
+                                       rtol=0, atol=1e-4)  # fmt: skip
+    with torch.no_grad():
+        assert (load_model(packed, 0)(x) - load_model(packed, 1)(x)).abs().max() > 1e-2

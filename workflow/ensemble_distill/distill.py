@@ -35,7 +35,7 @@ from .losses import (
     nll_loss,
 )
 from .methods import method_of
-from .models import build_model, load_members
+from .models import Members, build_model, load_members
 from .perturb import perturbation
 from .train import add_job_arguments, configure_torch, fingerprint, fit, log, pick_device
 
@@ -121,20 +121,27 @@ def on_clean_batch(loss):
     return lambda model, x, y, *z: loss(model, x, y, x, z[0] if z else None)
 
 
-def distill_split(cfg, task, teachers, teacher_spec, train, val, seed, run, resume_dir, bounds):
-    """Train one student on one split; returns (model, spec, output kind, history)."""
+def distill_split(cfg, task, teachers, teacher_spec, train, val, seed, run, resume_dir, bounds,
+                  splits=1):  # fmt: skip
+    """Train one student (or, with ``splits`` > 1, one per data split as a pack: train/val
+    tensors then have a leading split axis and cached teacher targets, and ``teachers`` only
+    gives the count); returns (model, spec, output kind, per-split histories)."""
     method = method_of(cfg)
-    torch.manual_seed(seed)
     spec = method.student_spec(cfg, teacher_spec, len(teachers))
-    model = build_model(spec).to(train[0].device)
+    models = []
+    for _ in range(splits):  # every split's student starts from the same seed
+        torch.manual_seed(seed)
+        models.append(build_model(spec).to(train[0].device))
+    model = models[0] if splits == 1 else Members(models)
     temperature = cfg.get("temperature", 1.0)
     perturb = perturbation(cfg.get("perturbation", NO_PERTURBATION), teachers, temperature, bounds)
     prepare = batch_preparer(method, teachers, perturb)
-    run = partial(run, train=train, val=val)
-    history = []
+    run = partial(run, train=train, val=val, seed=seed if splits == 1 else [seed] * splits)
+    history = [[] for _ in models]  # per split: the records of every phase
     for phase in method.phases:
         if phase.grow:
-            model.grow(len(teachers))
+            for student in models:
+                student.grow(len(teachers))
             spec["heads"] = len(teachers)
             log(f"phase {phase.name}: {len(teachers)} heads, one per teacher")
         epochs = cfg[phase.epochs_key] if phase.epochs_key else cfg["train"]["epochs"]
@@ -151,28 +158,45 @@ def distill_split(cfg, task, teachers, teacher_spec, train, val, seed, run, resu
         # values at other temperatures differ in scale).
         val_schedule = {"t": 1.0 if phase.anneal else temperature}
         log(f"phase {phase.name}: {phase.target} target, {epochs} epochs")
-        history += run(
+        loss = phase_loss(method, phase, task, cfg, schedule, slots=method.slots)
+        val_loss = on_clean_batch(phase_loss(method, phase, task, cfg, val_schedule))
+        phase_history = run(
             model,
-            phase_loss(method, phase, task, cfg, schedule, slots=method.slots),
+            loss if splits == 1 else per_split(loss),
             resume=resume_dir / f"{phase.name}.pt",
             prepare_batch=prepare,
-            val_loss_fn=on_clean_batch(phase_loss(method, phase, task, cfg, val_schedule)),
+            val_loss_fn=val_loss if splits == 1 else per_split(val_loss),
             on_epoch=set_temperature,
             factor_lr=cfg.get("factor_lr", 1.0),
             **{**cfg["train"], "epochs": epochs},
         )
+        for split, records in enumerate(phase_history if splits > 1 else [phase_history]):
+            history[split] += records
     return model, spec, method.output_kind(task), history
 
 
+def split_log(line, split=None):
+    log(line if split is None else f"split {split + 1}: {line}")
+
+
+def per_split(loss):
+    """A one-student loss as the (S,) losses of a pack of S students, each on its split."""
+    return lambda pack, *batch: pack.map(loss, *batch)
+
+
 def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, device="auto"):
+    """Distill one student per data split (all splits of a regression benchmark together,
+    as one batched pack of students)."""
     device = pick_device(device)
     data = Dataset.load(data_path)
-    states, history = [], []
     method = method_of(student_cfg)
     # Teacher outputs are cached once per split when nothing changes the training input.
     cache = (
         method.uses_teachers and student_cfg.get("perturbation", NO_PERTURBATION)["kind"] == "none"
     )
+    if data.n_splits > 1 and not cache:  # the config check allows neither for regression
+        raise ValueError("distilling several data splits at once needs cached teacher outputs")
+    train, val = [], []
     for s in range(data.n_splits):
         teachers, teacher_spec, teacher_seeds = load_teachers(teacher_paths, split=s)
         teachers.to(device)
@@ -182,31 +206,31 @@ def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, dev
             return (x, y, teacher_logits(teachers, x)) if with_targets else (x, y)
 
         x_tr, y_tr, x_va, y_va = data.split(s)
-        train = tensors(x_tr, y_tr, cache)
-        val = tensors(x_va, y_va, method.uses_teachers) if len(x_va) else None
-        key = fingerprint(file_sha256(data_path), student_cfg, teacher_seeds, seed, s)
-        run = partial(fit, seed=seed, fingerprint=key, log=log)
-        split_dir = Path(resume_dir) / (f"split{s}" if data.n_splits > 1 else "")
-        if data.n_splits > 1:
-            log(f"split {s + 1}/{data.n_splits}")
-        model, spec, output, split_history = distill_split(
-            student_cfg,
-            data.task,
-            teachers,
-            teacher_spec,
-            train,
-            val,
-            seed,
-            run,
-            split_dir,
-            input_bounds(data.name),
-        )
-        states.append({k: v.cpu() for k, v in model.state_dict().items()})
-        history.append(split_history)
+        train.append(tensors(x_tr, y_tr, cache))
+        val.append(tensors(x_va, y_va, method.uses_teachers) if len(x_va) else None)
+    if data.n_splits > 1:  # one pack: tensors with a leading split axis
+        log(f"{data.n_splits} splits: one student each, trained as one pack")
+        train = [tuple(torch.stack(parts) for parts in zip(*train, strict=True))]
+        val = [None if val[0] is None else tuple(map(torch.stack, zip(*val, strict=True)))]
+    key = fingerprint(file_sha256(data_path), student_cfg, teacher_seeds, seed, data.n_splits)
+    model, spec, output, history = distill_split(
+        student_cfg,
+        data.task,
+        teachers,
+        teacher_spec,
+        train[0],
+        val[0],
+        seed,
+        partial(fit, fingerprint=key, log=split_log),
+        Path(resume_dir),
+        input_bounds(data.name),
+        splits=data.n_splits,
+    )
+    students = list(model) if data.n_splits > 1 else [model]
     save_checkpoint(
         out,
         spec=spec,
-        state_dicts=states,
+        state_dicts=[{k: v.cpu() for k, v in m.state_dict().items()} for m in students],
         output=output,
         seed=seed,
         method=student_cfg["method"],

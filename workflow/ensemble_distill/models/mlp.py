@@ -90,18 +90,31 @@ class Members(nn.ModuleList):
     def forward_each(self, xs):  # (K, B, ...) -> (K, B, C): member k sees xs[k]
         return self._batched(xs, 0)
 
+    def map(self, fn, *inputs):
+        """``fn(network, *inputs_k)`` for every member k as one batched call; ``network`` is
+        member k as a callable and each input has a leading member axis. A pack of students
+        computes each one's loss on its own data this way."""
+        if len(self) == 1:
+            return fn(self[0], *(x[0] for x in inputs)).unsqueeze(0)
+        call = partial(functional_call, self[0])
+        one = lambda state, *xs: fn(lambda *a: call(state, a), *xs)  # noqa: E731
+        return vmap(one)(self._stacked_state(), *inputs)
+
     def _batched(self, x, in_dim):
         if len(self) == 1:  # nothing to batch
             return self[0](x if in_dim is None else x[0]).unsqueeze(0)
-        state = self._stacked_state()
         call = partial(functional_call, self[0])
-        return vmap(lambda s, xi: call(s, (xi,)), in_dims=(0, in_dim))(state, x)
+        return vmap(lambda s, xi: call(s, (xi,)), in_dims=(0, in_dim))(self._stacked_state(), x)
 
     def _stacked_state(self):
         """Stacked parameters and buffers: stacked anew while they are trained (the stack
         passes gradients back to each member), cached while frozen (teachers, inference)."""
         tensors = [dict(chain(m.named_parameters(), m.named_buffers())) for m in self]
-        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors[0].values()):
+        params = [t for m in self for t in m.parameters()]
+        # Inside another member's functional call (a pack of Hydras) the parameters are
+        # transformed tensors, not this module's own: never cache those.
+        stacked_anew = not all(isinstance(p, nn.Parameter) for p in params)
+        if stacked_anew or (torch.is_grad_enabled() and any(p.requires_grad for p in params)):
             return {name: torch.stack([t[name] for t in tensors]) for name in tensors[0]}
         key = tuple((id(t), t._version) for member in tensors for t in member.values())
         if getattr(self, "_cache_key", None) != key:
