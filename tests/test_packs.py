@@ -13,7 +13,6 @@ from ensemble_distill.datasets import load_dataset, regression_dataset
 from ensemble_distill.io import load_checkpoint
 from ensemble_distill.models import Members, build_model, load_model
 from ensemble_distill.teacher import train_teachers
-from torch import nn
 
 TEACHER = {"arch": "mlp", "hidden": [16],
            "train": {"epochs": 4, "batch_size": 32, "lr": 0.01, "weight_decay": 0.0}}  # fmt: skip
@@ -33,8 +32,16 @@ def networks(k, arch="mlp"):
     return [build_model(spec)[0] for _ in range(k)]
 
 
+@pytest.fixture(params=["batched", "loop"])
+def policy(request, monkeypatch):
+    """Run members batched (stacked weights; vmap for CNNs) or one by one, whatever the
+    size rule (CPU_BATCH_MAX_MACS) would choose: both ways must give the same numbers."""
+    monkeypatch.setattr(Members, "_batch", lambda self, x: request.param == "batched")
+    return request.param
+
+
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
-def test_batched_members_equal_the_networks_one_by_one(arch):
+def test_batched_members_equal_the_networks_one_by_one(arch, policy):
     nets = networks(3, arch)
     members = Members(nets)
     x = torch.randn(5, 1, 8, 8) if arch == "cnn" else torch.randn(5, 6)
@@ -46,7 +53,7 @@ def test_batched_members_equal_the_networks_one_by_one(arch):
     torch.testing.assert_close(members.forward_each(xs), each, rtol=1e-6, atol=1e-6)
 
 
-def test_batched_members_pass_each_its_own_gradient():
+def test_batched_members_pass_each_its_own_gradient(policy):
     nets = networks(3)
     x = torch.randn(5, 6)
     weights = torch.arange(1.0, 4.0)  # a loss that weighs member k by k + 1
@@ -59,7 +66,7 @@ def test_batched_members_pass_each_its_own_gradient():
         torch.testing.assert_close(got, net[1].weight.grad, rtol=1e-6, atol=1e-6)
 
 
-def test_frozen_members_see_new_weights():
+def test_frozen_members_see_new_weights(policy):
     """The stacked weights of frozen members are cached; an in-place change refreshes them."""
     members = Members(networks(2)).requires_grad_(False)
     x = torch.randn(4, 6)
@@ -95,7 +102,7 @@ def outputs(path, x, split=0):
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
-def test_packed_members_equal_members_trained_alone(task, datasets, tmp_path):
+def test_packed_members_equal_members_trained_alone(task, datasets, tmp_path, policy):
     """Each member of a pack has the initialisation, batch order and optimiser steps it has
     alone; only the batched matrix products may sum in another order. Float32 rounding of
     ~1e-7 grows over 4 epochs of Adam to well below 1e-4 in the outputs, while members
@@ -117,7 +124,7 @@ def test_packed_members_equal_members_trained_alone(task, datasets, tmp_path):
         assert (outputs(pack[0], x, 0) - outputs(pack[0], x, 1)).abs().max() > 1e-2
 
 
-def test_killed_pack_resumes_to_identical_weights(datasets, tmp_path, monkeypatch):
+def test_killed_pack_resumes_to_identical_weights(datasets, tmp_path, monkeypatch, policy):
     data = datasets / "regression.npz"  # two splits: the pack holds 2 members x 2 splits
     reference = train_teachers(data, TEACHER, [0, 1], out=tmp_path / "ref", resume=tmp_path / "a")
     save = train_module.save_checkpoint
@@ -169,10 +176,18 @@ def test_members_of_different_shapes_are_refused():
     with pytest.raises(ValueError, match="different architectures"):
         load_members([checkpoint([2, 4, 3]), checkpoint([2, 5, 3])])
     assert isinstance(load_members([checkpoint([2, 4, 3])] * 2), Members)
-    assert not isinstance(nn.Linear(1, 1), Members)
 
 
-def test_students_of_all_splits_trained_as_a_pack_equal_students_trained_per_split(tmp_path):
+def test_members_are_batched_on_cpu_only_while_small():
+    small, large = Members(networks(2)), Members(networks(2, "cnn"))
+    assert small._batch(torch.zeros(1)) and not large._batch(torch.zeros(1))  # CNN: loop
+    big = Members([build_model({"arch": "mlp", "sizes": [784, 200, 10]})[0] for _ in range(2)])
+    assert not big._batch(torch.zeros(1)) and not Members(networks(1))._batch(torch.zeros(1))
+
+
+def test_students_of_all_splits_trained_as_a_pack_equal_students_trained_per_split(
+    tmp_path, policy
+):
     """A regression job distills every split's student at once (one pack); each must end
     where it ends when its split is distilled alone (tolerance as for teacher packs)."""
     from ensemble_distill.distill import distill

@@ -74,14 +74,26 @@ def network_spec(arch, input_shape, hidden, num_classes, channels=()):
     raise ValueError(f"unknown architecture '{arch}'")
 
 
+PLAIN_MLP_LAYERS = (nn.Linear, nn.ReLU, nn.Flatten)
+# On CPU one batched matrix product per layer beats a loop over the members only while each
+# member is small; BLAS runs K separate products of MNIST's size faster than one batched
+# product. Measured (one thread, training step / inference, batched vs loop): 10 spiral MLPs
+# (10.5k multiply-adds per example) 2.3 / 2.9 ms; 100 UCI MLPs (0.7k) 16 / 26 ms; 4 digits
+# MLPs (17k) 1.2 / 1.3 ms; 50 MNIST Hydra heads (31k) 35 / 27 ms; 10 MNIST MLPs (199k)
+# 23 / 18 ms. On a GPU batching always wins (one kernel launch instead of K).
+CPU_BATCH_MAX_MACS = 15_000
+
+
 class Members(nn.ModuleList):
     """Independent networks of the same shape; outputs stacked to (B, K, C).
 
-    The K members run as one batched computation (torch.func): their parameters are
-    stacked along a new first axis and the first member's network is vmapped over them,
-    instead of a Python loop over K networks. Each member keeps its own module, so state
-    dicts (and checkpoints) are those of K separate networks, and an optimiser updates each
-    member's parameters exactly as if it were trained alone.
+    The K members run as one batched computation: their parameters are stacked along a
+    new first axis, and plain MLPs multiply by the stacked weights once per layer
+    (``torch.baddbmm``), other networks are vmapped over them (``torch.func``). On CPU,
+    members too large to gain from that run one after the other (``CPU_BATCH_MAX_MACS``).
+    Each member keeps its own module, so state dicts (and checkpoints) are those of K
+    separate networks, and an optimiser updates each member's parameters exactly as if it
+    were trained alone.
     """
 
     def forward(self, x):  # (B, ...) -> (B, K, C): every member sees x
@@ -94,17 +106,54 @@ class Members(nn.ModuleList):
         """``fn(network, *inputs_k)`` for every member k as one batched call; ``network`` is
         member k as a callable and each input has a leading member axis. A pack of students
         computes each one's loss on its own data this way."""
-        if len(self) == 1:
-            return fn(self[0], *(x[0] for x in inputs)).unsqueeze(0)
+        if not self._batch(inputs[0]):
+            return torch.stack([fn(m, *(x[k] for x in inputs)) for k, m in enumerate(self)])
         call = partial(functional_call, self[0])
         one = lambda state, *xs: fn(lambda *a: call(state, a), *xs)  # noqa: E731
         return vmap(one)(self._stacked_state(), *inputs)
 
     def _batched(self, x, in_dim):
-        if len(self) == 1:  # nothing to batch
-            return self[0](x if in_dim is None else x[0]).unsqueeze(0)
+        if not self._batch(x):
+            xs = [x] * len(self) if in_dim is None else x
+            return torch.stack([member(xk) for member, xk in zip(self, xs, strict=True)])
+        if self._plain_mlp():
+            return self._mlp(x, shared=in_dim is None)
         call = partial(functional_call, self[0])
         return vmap(lambda s, xi: call(s, (xi,)), in_dims=(0, in_dim))(self._stacked_state(), x)
+
+    def _batch(self, x):
+        """Whether batching the members pays (see CPU_BATCH_MAX_MACS)."""
+        if len(self) == 1:
+            return False
+        if x.is_cuda:
+            return True
+        macs = sum(m.in_features * m.out_features for m in self[0].modules()
+                   if isinstance(m, nn.Linear))  # fmt: skip
+        return self._plain_mlp() and macs < CPU_BATCH_MAX_MACS
+
+    def _plain_mlp(self):
+        return isinstance(self[0], nn.Sequential) and all(
+            isinstance(layer, PLAIN_MLP_LAYERS) for layer in self[0]
+        )
+
+    def _mlp(self, x, shared):
+        """Plain MLP members by one batched matrix product per layer: (K, B, out) from
+        weights (K, out, in); every member's x is the same (B, in) or its own (K, B, in)."""
+        state = self._stacked_state()
+        h = x
+        for name, layer in self[0].named_children():
+            if isinstance(layer, nn.Linear):
+                weight = state[f"{name}.weight"].transpose(1, 2)
+                bias = state[f"{name}.bias"][:, None]
+                if shared:  # (B, in) @ (K, in, out) broadcasts to (K, B, out)
+                    h, shared = torch.matmul(h, weight) + bias, False
+                else:
+                    h = torch.baddbmm(bias, h, weight)
+            elif isinstance(layer, nn.Flatten):
+                h = h.flatten(1 if shared else 2)
+            else:
+                h = layer(h)
+        return h
 
     def _stacked_state(self):
         """Stacked parameters and buffers: stacked anew while they are trained (the stack
