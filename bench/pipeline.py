@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     parser.add_argument("--configfile", default="config.yaml", help="relative to the repo")
     parser.add_argument("--data-root", help="real datasets (made absolute for the copy)")
     parser.add_argument("--cores", default="2")
