@@ -6,7 +6,8 @@ training process here, longer than many of our jobs train. The functional update
 ``torch.optim.adam.adam`` and ``torch.optim.sgd.sgd`` are the same arithmetic (same
 defaults, same kernels) without that import; this class only keeps their per-parameter
 state, so the steps equal ``torch.optim.Adam``'s and ``torch.optim.SGD``'s bit for bit
-(tests/test_train.py).
+(tests/test_train.py). The updates run as ``foreach`` kernels (one call per group, not one
+per tensor; torch uses them on GPUs only), which matters for packs of many small networks.
 """
 
 import torch
@@ -56,13 +57,14 @@ class Optimizer:
                 s.update(step=torch.tensor(0.0), exp_avg=torch.zeros_like(p),
                          exp_avg_sq=torch.zeros_like(p))  # fmt: skip
         adam(params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
-             [], [s["step"] for s in states], amsgrad=False, beta1=BETAS[0], beta2=BETAS[1],
-             lr=group["lr"], weight_decay=group["weight_decay"], eps=EPS,
+             [], [s["step"] for s in states], foreach=True, amsgrad=False, beta1=BETAS[0],
+             beta2=BETAS[1], lr=group["lr"], weight_decay=group["weight_decay"], eps=EPS,
              maximize=False)  # fmt: skip
 
     def _sgd(self, params, grads, states, group):
         buffers = [s.get("momentum_buffer") for s in states]
-        sgd(params, grads, buffers, weight_decay=group["weight_decay"], momentum=self.momentum,
+        sgd(params, grads, buffers, foreach=True, weight_decay=group["weight_decay"],
+            momentum=self.momentum,
             lr=group["lr"], dampening=0.0, nesterov=False, maximize=False)  # fmt: skip
         for s, buffer in zip(states, buffers, strict=True):  # sgd fills in new buffers
             s["momentum_buffer"] = buffer

@@ -6,7 +6,6 @@ the same code gives the plain and the BatchEnsemble version.
 
 import math
 from functools import partial
-from itertools import chain
 
 import torch
 from torch import nn
@@ -89,8 +88,9 @@ class Members(nn.ModuleList):
 
     The K members run as one batched computation: their parameters are stacked along a
     new first axis, and plain MLPs multiply by the stacked weights once per layer
-    (``torch.baddbmm``), other networks are vmapped over them (``torch.func``). On CPU,
-    members too large to gain from that run one after the other (``CPU_BATCH_MAX_MACS``).
+    (``torch.baddbmm``), other networks (a pack of Hydra students) are vmapped over them
+    (``torch.func``). On CPU, convolutional members and members too large to gain from
+    that run one after the other (``CPU_BATCH_MAX_MACS``).
     Each member keeps its own module, so state dicts (and checkpoints) are those of K
     separate networks, and an optimiser updates each member's parameters exactly as if it
     were trained alone.
@@ -127,9 +127,11 @@ class Members(nn.ModuleList):
             return False
         if x.is_cuda:
             return True
-        macs = sum(m.in_features * m.out_features for m in self[0].modules()
-                   if isinstance(m, nn.Linear))  # fmt: skip
-        return self._plain_mlp() and macs < CPU_BATCH_MAX_MACS
+        layers = list(self[0].modules())
+        if any(isinstance(m, nn.Conv2d) for m in layers):
+            return False  # convolutions: compute-bound on CPU
+        macs = sum(m.in_features * m.out_features for m in layers if isinstance(m, nn.Linear))
+        return macs < CPU_BATCH_MAX_MACS
 
     def _plain_mlp(self):
         return isinstance(self[0], nn.Sequential) and all(
@@ -158,12 +160,13 @@ class Members(nn.ModuleList):
     def _stacked_state(self):
         """Stacked parameters and buffers: stacked anew while they are trained (the stack
         passes gradients back to each member), cached while frozen (teachers, inference)."""
-        tensors = [dict(chain(m.named_parameters(), m.named_buffers())) for m in self]
-        params = [t for m in self for t in m.parameters()]
+        params = [dict(m.named_parameters()) for m in self]
+        tensors = [{**p, **dict(m.named_buffers())} for p, m in zip(params, self, strict=True)]
         # Inside another member's functional call (a pack of Hydras) the parameters are
         # transformed tensors, not this module's own: never cache those.
-        stacked_anew = not all(isinstance(p, nn.Parameter) for p in params)
-        if stacked_anew or (torch.is_grad_enabled() and any(p.requires_grad for p in params)):
+        own = all(isinstance(t, nn.Parameter) for t in params[0].values())
+        trained = torch.is_grad_enabled() and any(t.requires_grad for t in params[0].values())
+        if not own or trained:
             return {name: torch.stack([t[name] for t in tensors]) for name in tensors[0]}
         key = tuple((id(t), t._version) for member in tensors for t in member.values())
         if getattr(self, "_cache_key", None) != key:
