@@ -9,6 +9,20 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))  # the package, also without `pip install -e .`
 
 
+def two_split_regression(n=80, train=60):
+    """A 1-D regression dataset with two train/test splits (y = x sin x + noise)."""
+    import numpy as np
+    from ensemble_distill.datasets import regression_dataset
+
+    rng = np.random.default_rng(0)
+    splits = []
+    for _ in range(2):
+        x = rng.uniform(-3, 3, size=(n, 1))
+        y = (x * np.sin(x))[:, 0] + 0.2 * rng.standard_normal(n)
+        splits.append((x[:train], y[:train], x[train:], y[train:]))
+    return regression_dataset("toy_regression", splits)
+
+
 def snakemake(*args, cwd, timeout=900):
     """Run Snakemake with the interpreter running the tests (no profile from the user)."""
     cmd = [sys.executable, "-m", "snakemake", *args]

@@ -2,11 +2,11 @@
 an uninterrupted one: in Hydra's second phase, during EnD²'s temperature annealing, and in
 a regression job's pack of per-split students."""
 
-import numpy as np
 import pytest
 import torch
+from conftest import two_split_regression
 from ensemble_distill import train as train_module
-from ensemble_distill.datasets import load_dataset, regression_dataset
+from ensemble_distill.datasets import load_dataset
 from ensemble_distill.distill import distill
 from ensemble_distill.io import load_checkpoint
 from ensemble_distill.teacher import train_teachers
@@ -25,16 +25,6 @@ STUDENTS = {
 
 class Killed(Exception):
     pass
-
-
-def two_split_regression():
-    rng = np.random.default_rng(0)
-    splits = []
-    for _ in range(2):
-        x = rng.uniform(-3, 3, size=(80, 1))
-        y = (x * np.sin(x))[:, 0] + 0.2 * rng.standard_normal(80)
-        splits.append((x[:60], y[:60], x[60:], y[60:]))
-    return regression_dataset("toy_regression", splits)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import two_split_regression
 from ensemble_distill import teacher as teacher_module
 from ensemble_distill import train as train_module
 from ensemble_distill.datasets import load_dataset, regression_dataset
@@ -78,21 +79,11 @@ def test_frozen_members_see_new_weights(policy):
     assert not torch.allclose(after[:, 1], before[:, 1])
 
 
-def two_split_regression():
-    rng = np.random.default_rng(0)
-    splits = []
-    for _ in range(2):
-        x = rng.uniform(-3, 3, size=(70, 1))
-        y = (x * np.sin(x))[:, 0] + 0.2 * rng.standard_normal(70)
-        splits.append((x[:50], y[:50], x[50:], y[50:]))
-    return regression_dataset("toy_regression", splits)
-
-
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("data")
     load_dataset(SPIRAL).save(tmp / "classification.npz")
-    two_split_regression().save(tmp / "regression.npz")
+    two_split_regression(70, 50).save(tmp / "regression.npz")
     return tmp
 
 
