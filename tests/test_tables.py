@@ -163,19 +163,36 @@ def test_uci_table_marks_missing_methods_and_counts_ties_as_wins():
     assert csv[(csv["dataset"] == "yacht") & (csv["method"] == "kd")]["splits"].tolist() == [2, 2]
 
 
-def test_summary_puts_the_papers_row_under_its_method_but_not_under_single():
+def test_summary_puts_the_papers_row_under_the_student_that_reproduces_it():
     metrics = pd.DataFrame(
         rows("hydra", "hydra", "acc", [(0, 0.9), (0, 0.7)])
+        + rows("hydra3", "hydra", "acc", [(0, 0.5), (0, 0.7)])
         + rows("single", "member", "acc", [(0, 0.6), (0, 0.8)])
     )
     paper = {"title": "P", "summary": {"hydra": {"acc": 0.95}, "member": {"acc": 0.5}}}
-    text, _ = summary_tables(metrics, ["single", "hydra"], paper)
+    text, _ = summary_tables(metrics, ["single", "hydra", "hydra3"], paper, {"hydra": "hydra"})
     lines = text.splitlines()
-    assert lines[2:] == [
+    assert lines[2:6] == [
         "| single | 2 | 0.7000 ± 0.1414 |",
         "| hydra | 2 | 0.8000 ± 0.1414 |",
         "| hydra (P) |  | 0.9500 |",
+        "| hydra3 | 2 | 0.6000 ± 0.1414 |",
     ]
+
+
+def test_paper_rows_name_the_students_that_reproduce_a_published_row():
+    from ensemble_distill.paper import paper_row
+
+    hydra = {"method": "hydra", "head": {"type": "copy", "layers": 1}}
+    assert paper_row("hydra-cifar10", hydra) == "hydra"
+    assert paper_row("hydra-cifar10", {**hydra, "head": {"type": "copy", "layers": 3}}) is None
+    assert paper_row("hydra-mnist", {"method": "end2"}) == "end2"
+    be = {"method": "batchensemble", "teachers": 4}
+    assert paper_row("dm-cifar100", {**be, "perturbation": {"kind": "ods"}}) == "ods"
+    assert paper_row("dm-cifar100", be) == "none"
+    assert paper_row("dm-cifar100", {**be, "network": {"width": 2}}) is None  # Table 2
+    assert paper_row("dm-cifar100", {**be, "teachers": 3}) is None
+    assert paper_row(None, be) is None
 
 
 def test_format_value():

@@ -32,6 +32,7 @@ from .io import load_checkpoint
 from .losses import hydra_loss
 from .metrics import pairwise_kl
 from .models import Members, load_model
+from .models.resnet import as_unit_float
 from .perturb import PERTURBATIONS
 from .train import configure_torch, log
 
@@ -156,16 +157,17 @@ def main(argv=None):
     teachers = load_teachers(args.teachers)[0]
     torch.manual_seed(0)
     if args.command == "teachers":
-        x = torch.as_tensor(data.x_train[:EXAMPLES])
+        x = as_unit_float(torch.as_tensor(data.x_train[:EXAMPLES]))
         provenance.write_parquet(
             teacher_diversity(teachers, x, args.step, bounds), args.out, record
         )
         return
-    x = torch.as_tensor(data.x_test[:JACOBIAN_EXAMPLES])
+    # Inputs in [0, 1] (uint8 images converted): the space perturbations act in.
+    x = as_unit_float(torch.as_tensor(data.x_test[:JACOBIAN_EXAMPLES]))
     distilled, scratch = load_students(args.students), load_students(args.scratch)
     sims = jacobian_similarity(teachers, distilled + scratch, x)
     sims["baseline"] = sims["student"].isin({name for name, _, _ in scratch})
-    x_b = torch.as_tensor(data.x_train[:SNR_BATCH])
+    x_b = as_unit_float(torch.as_tensor(data.x_train[:SNR_BATCH]))
     y_b = torch.as_tensor(data.y_train[:SNR_BATCH])
     snr = []
     for name, seed, model in distilled:

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator, validators
 
+from .archs import RESNET_ARCHS, teacher_layers
 from .datasets import raw_files
 from .evalsets import FILE_OOD, GENERATED_OOD, eval_set_files
 from .methods import METHODS, method_of, unused_keys
@@ -19,12 +20,19 @@ from .methods import METHODS, method_of, unused_keys
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
 # Which eval-set kinds make sense for which dataset: shifts need images, maps need 2-D inputs.
-IMAGE_DATASETS = {"digits", "mnist", "fashion_mnist"}
+IMAGE_SHAPES = {
+    "digits": (1, 8, 8),
+    "mnist": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+    "cifar100": (3, 32, 32),
+}
+IMAGE_DATASETS = set(IMAGE_SHAPES)
+CORRUPTIBLE_DATASETS = {"cifar10", "cifar100"}  # uint8 RGB images (corruptions.py)
 GRID_DATASETS = {"spiral", "toy_regression"}  # 2-D and 1-D inputs
 REGRESSION_DATASETS = {"toy_regression", "uci"}
 REGRESSION_EVAL_SETS = {"test", "grid"}
 ONE_PER_EXPERIMENT = ("test", "validation")  # eval-set kinds an experiment has at most once
-MNIST_SHAPED = {"mnist", "fashion_mnist"}  # 1x28x28 images, like the file OOD sources
 MAX_GRID_2D = 1000  # 10⁶ points; 10⁵ per axis would need ~37 GiB
 
 
@@ -200,11 +208,19 @@ def _semantic_problems(config, raw):
                     f"config key '{where}.eval_sets.{set_name}.kind': regression supports "
                     f"{sorted(REGRESSION_EVAL_SETS)}, found '{kind}'"
                 )
-            if kind == "ood" and spec["source"] in FILE_OOD and dataset not in MNIST_SHAPED:
+            if kind == "ood" and spec["source"] in FILE_OOD:
+                shape = FILE_OOD[spec["source"]][1]
+                if IMAGE_SHAPES.get(dataset) != shape:
+                    problems.append(
+                        f"config key '{where}.eval_sets.{set_name}.source': '{spec['source']}' "
+                        f"images are {'x'.join(map(str, shape))}, the dataset '{dataset}' has "
+                        f"other inputs; use a source of its shape or a generated one "
+                        f"({sorted(GENERATED_OOD)})"
+                    )
+            if kind == "corrupt" and dataset not in CORRUPTIBLE_DATASETS:
                 problems.append(
-                    f"config key '{where}.eval_sets.{set_name}.source': '{spec['source']}' "
-                    f"images are 1x28x28, the dataset '{dataset}' has other inputs; use a "
-                    f"generated source ({sorted(GENERATED_OOD)})"
+                    f"config key '{where}.eval_sets.{set_name}.kind': 'corrupt' needs a CIFAR "
+                    f"dataset ({sorted(CORRUPTIBLE_DATASETS)}), found '{dataset}'"
                 )
             if kind == "grid" and dataset == "spiral" and spec["resolution"] > MAX_GRID_2D:
                 problems.append(
@@ -223,7 +239,13 @@ def _semantic_problems(config, raw):
                 f"config key '{where}.eval_sets': needs an eval set of kind 'test' (the "
                 f"tables and the cost are measured on it), found {sorted(exp['eval_sets'])}"
             )
-        n_layers = len(exp["teacher"]["hidden"]) + 1
+        n_layers = teacher_layers(exp["teacher"])
+        layer_word = "residual blocks" if exp["teacher"]["arch"] in RESNET_ARCHS else "layers"
+        if exp["teacher"]["arch"] in RESNET_ARCHS and dataset not in CORRUPTIBLE_DATASETS:
+            problems.append(
+                f"config key '{where}.teacher.arch': '{exp['teacher']['arch']}' needs RGB "
+                f"images ({sorted(CORRUPTIBLE_DATASETS)}), found dataset '{dataset}'"
+            )
         task = "regression" if dataset in REGRESSION_DATASETS else "classification"
         raw_students = raw.get("experiments", {}).get(name, {}).get("students", {})
         for student, spec in exp["students"].items():
@@ -246,12 +268,22 @@ def _semantic_problems(config, raw):
                     f"config key '{where}.students.{student}.teachers': at most the ensemble "
                     f"size {exp['ensemble']['size']}, found {n_teachers}"
                 )
+            if "network" in spec and exp["teacher"]["arch"] not in RESNET_ARCHS:
+                problems.append(
+                    f"config key '{where}.students.{student}.network': changes a ResNet's "
+                    f"depth or width; the teachers are '{exp['teacher']['arch']}'"
+                )
             head = spec.get("head", {})
             if head.get("type") == "copy" and head["layers"] >= n_layers:
                 problems.append(
                     f"config key '{where}.students.{student}.head.layers': the teacher has "
-                    f"{n_layers} layers, so at most {n_layers - 1} can be copied into heads, "
-                    f"found {head['layers']}"
+                    f"{n_layers} {layer_word}, so at most {n_layers - 1} can be copied into "
+                    f"heads, found {head['layers']}"
+                )
+            if head.get("type") == "mlp" and exp["teacher"]["arch"] in RESNET_ARCHS:
+                problems.append(
+                    f"config key '{where}.students.{student}.head.type': a ResNet Hydra's "
+                    "heads copy the teacher's last residual blocks (type: copy), found 'mlp'"
                 )
     return problems or _missing_data_files(config)
 
@@ -263,7 +295,11 @@ def _missing_data_files(config):
     for name, exp in experiments_to_run(config).items():
         root = config["data_root"]
         files = [] if exp["dataset"].get("download") else raw_files(exp["dataset"], root)
-        files += [p for spec in exp["eval_sets"].values() for p in eval_set_files(spec, root)]
+        files += [
+            p
+            for spec in exp["eval_sets"].values()
+            for p in eval_set_files(spec, root, exp["dataset"]["name"])
+        ]
         missing = [str(p) for p in files if not p.is_file()]
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""

@@ -1,6 +1,7 @@
 """Datasets as whole-array splits: ``load_dataset(spec, data_root) -> Dataset``.
 
-Inputs are float32 arrays (images in [0, 1] with shape (N, 1, H, W)); labels are int64.
+Inputs are float32 arrays (images in [0, 1] with shape (N, 1, H, W)), or uint8 images
+(N, 3, 32, 32) for CIFAR (models take either, models/resnet.py); labels are int64.
 Each loader is a plain function registered in ``LOADERS``; a new dataset is one more
 function with the same signature. The pipeline runs a loader once per experiment
 (``python -m ensemble_distill.datasets``) and every later job reads the saved splits.
@@ -20,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import provenance
-from .io import file_sha256, load_npz, save_npz
+from . import cifar, provenance
+from .io import DataError, file_sha256, load_npz, save_npz
 
 
 @dataclass
@@ -140,10 +141,6 @@ IDX_FILES = {
     },
 }
 MNIST_VAL = 10_000  # Ovadia et al.: the last 10k training images validate, the first 50k train
-
-
-class DataError(RuntimeError):
-    """A dataset file is missing or does not match its published checksum."""
 
 
 def idx_candidates(name, filename, data_root):
@@ -361,8 +358,30 @@ def load_uci(spec, data_root=None):
     return regression_dataset(spec["set"], splits)
 
 
+# ----------------------------------------------------------------------------- CIFAR
+def load_cifar_like(spec, data_root=None):
+    """CIFAR-10 or CIFAR-100 as uint8 images: train = first 45k, val = last 5k of the
+    training files (Diversity Matters / giung2, unshuffled), test 10k.
+
+    ``subset: {train: n, val: n, test: n}`` keeps the first n of each split (for tests).
+    """
+    name = spec["name"]
+    (x, y), test = cifar.load_cifar_arrays(
+        name, data_root, download=spec.get("download", False), verify=spec.get("verify", True)
+    )
+    cut = len(x) - min(cifar.VALIDATION, len(x) // 10)  # stand-in data: keep a tenth
+    splits = {"train": (x[:cut], y[:cut]), "val": (x[cut:], y[cut:]), "test": test}
+    limits = spec.get("subset") or {}
+    splits = {k: (a[: limits.get(k)], b[: limits.get(k)]) for k, (a, b) in splits.items()}
+    classes = cifar.CIFAR_FILES[name]["classes"]
+    return Dataset(name, *splits["train"], *splits["val"], *splits["test"], num_classes=classes)
+
+
 # Valid input range by dataset (perturbed inputs are clipped to it); None: unbounded.
-INPUT_BOUNDS = {"digits": (0.0, 1.0), "mnist": (0.0, 1.0), "fashion_mnist": (0.0, 1.0)}
+# uint8 images are compared in [0, 1], the range they are perturbed in.
+INPUT_BOUNDS = {
+    name: (0.0, 1.0) for name in ("digits", "mnist", "fashion_mnist", *cifar.CIFAR_FILES)
+}
 
 
 def raw_files(spec, data_root=None):
@@ -371,6 +390,10 @@ def raw_files(spec, data_root=None):
     name = spec["name"]
     if name in IDX_FILES:
         return [idx_path(name, f, data_root) for f in IDX_FILES[name] if f.endswith(".gz")]
+    if name in cifar.CIFAR_FILES:
+        return cifar.cifar_paths(name, data_root)
+    if name == "svhn":
+        return [cifar.svhn_path(data_root)]
     if name != "uci":
         return []
     folder = Path(data_root or ".") / "uci" / UCI_FOLDERS[spec["set"]] / "data"
@@ -388,6 +411,12 @@ def input_bounds(name):
     return INPUT_BOUNDS.get(name)
 
 
+def input_stats(name):
+    """(mean, std) per channel that networks standardise this dataset's images with, or
+    None (MLPs and LeNets see raw inputs)."""
+    return cifar.INPUT_STATS.get(name)
+
+
 LOADERS = {
     "spiral": load_spiral,
     "toy_regression": load_toy_regression,
@@ -395,6 +424,8 @@ LOADERS = {
     "digits": load_digits,
     "mnist": load_mnist_like,
     "fashion_mnist": load_mnist_like,
+    "cifar10": load_cifar_like,
+    "cifar100": load_cifar_like,
 }
 
 

@@ -192,7 +192,9 @@ def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, dev
     method = method_of(student_cfg)
     # Teacher outputs are cached once per split when nothing changes the training input.
     cache = (
-        method.uses_teachers and student_cfg.get("perturbation", NO_PERTURBATION)["kind"] == "none"
+        method.uses_teachers
+        and student_cfg.get("perturbation", NO_PERTURBATION)["kind"] == "none"
+        and not student_cfg["train"].get("augment")  # teachers must see the augmented batch
     )
     if data.n_splits > 1 and not cache:  # the config check allows neither for regression
         raise ValueError("distilling several data splits at once needs cached teacher outputs")

@@ -5,9 +5,11 @@ Usage (one eval set of one experiment)::
     python -m ensemble_distill.evalsets --data results/digits/dataset.npz \
         --eval-set '{"kind": "rotate", "intensities": [0, 15, 30]}' --out rotate.npz
 
-The file holds ``x`` with shape (I, N, *input_shape) for I shift intensities, ``labels``
-(N,; -1 where there are none), ``intensities`` (I,), the ``shift`` kind, and ``coords`` for
-input grids. Everything is deterministic: same config, same bytes of data.
+The file holds ``x`` with shape (I, N, *input_shape) for I shift intensities (corruption
+severities), ``labels`` (N,; -1 where there are none), ``intensities`` (I,), the ``shift``
+kind, ``coords`` for input grids, and for corruptions their name and whether the images
+were ``generated`` (not the official CIFAR-C files). Everything is deterministic: same
+config, same bytes of data.
 """
 
 import argparse
@@ -16,9 +18,9 @@ import json
 import numpy as np
 from scipy import ndimage
 
-from . import provenance
+from . import cifar, provenance
 from .datasets import Dataset, load_idx_split, raw_files
-from .io import save_npz
+from .io import DataError, save_npz
 
 
 def rotate(images, degrees):
@@ -26,11 +28,15 @@ def rotate(images, degrees):
 
     Ovadia et al.'s protocol (uq_benchmark ``mnist/data_lib.py``): ``scipy.ndimage.rotate``
     with the default cubic spline and an enlarged canvas, then a centre crop back to H x W.
+    uint8 images stay uint8 (rounded and clipped).
     """
-    out = ndimage.rotate(images, float(degrees), axes=(-1, -2), reshape=True)
+    out = ndimage.rotate(images.astype(np.float32), float(degrees), axes=(-1, -2), reshape=True)
     h, w = images.shape[-2:]
     top, left = (out.shape[-2] - h) // 2, (out.shape[-1] - w) // 2
-    return np.ascontiguousarray(out[..., top : top + h, left : left + w], dtype=np.float32)
+    out = out[..., top : top + h, left : left + w]
+    if images.dtype == np.uint8:
+        return np.ascontiguousarray(np.clip(np.rint(out), 0, 255), dtype=np.uint8)
+    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def translate(images, pixels):
@@ -67,12 +73,24 @@ def uniform_noise(shape, size, seed):
 
 
 GENERATED_OOD = {"sample_image_patches": sample_image_patches, "uniform_noise": uniform_noise}
-FILE_OOD = {"fashion_mnist", "mnist"}  # the test split of another idx dataset
+# The test split of another dataset, by source name: a loader (data root, eval-set spec)
+# and the images' shape.
+FILE_OOD = {
+    "fashion_mnist": (
+        lambda root, spec: load_idx_split("fashion_mnist", "t10k", root)[0],
+        (1, 28, 28),
+    ),  # fmt: skip
+    "mnist": (lambda root, spec: load_idx_split("mnist", "t10k", root)[0], (1, 28, 28)),
+    "svhn": (
+        lambda root, spec: cifar.load_svhn_test(root, verify=spec.get("verify", True)),
+        (3, 32, 32),
+    ),  # fmt: skip
+}
 
 
 def ood_images(spec, input_shape, data_root):
     if spec["source"] in FILE_OOD:
-        x, _ = load_idx_split(spec["source"], "t10k", data_root)
+        x = FILE_OOD[spec["source"]][0](data_root, spec)
         if x.shape[1:] != input_shape:
             raise ValueError(
                 f"OOD source {spec['source']} has inputs {x.shape[1:]}, "
@@ -82,9 +100,38 @@ def ood_images(spec, input_shape, data_root):
     return GENERATED_OOD[spec["source"]](input_shape, spec.get("size", 1000), seed=0)
 
 
-def eval_set_files(spec, data_root):
-    """Raw files an eval set reads: an OOD set taken from another dataset's files."""
-    return raw_files({"name": spec["source"]}, data_root) if spec["kind"] == "ood" else []
+def corrupted_images(dataset, spec, data_root):
+    """(S, N, C, H, W) uint8 test images at the spec's severities, and whether they were
+    generated: the official CIFAR-C file when the data root has it (``source: auto`` or
+    ``official``), else generated (corruptions.py; ``auto`` or ``generated``)."""
+    name, severities = spec["corruption"], [int(s) for s in spec["severities"]]
+    source = spec.get("source", "auto")
+    if source != "generated" and dataset.name in cifar.CORRUPTED_FOLDERS:
+        official = cifar.load_official_corruption(
+            dataset.name, name, severities, len(dataset.x_test), data_root
+        )
+        if official is not None:
+            return official, False
+    if source == "official":
+        path = cifar.corrupted_path(dataset.name, name, data_root)
+        raise DataError(f"corruption '{name}' (source: official): file not found: {path}")
+    from . import corruptions  # scipy, Pillow, matplotlib: only where images are corrupted
+
+    images = dataset.x_test
+    if images.dtype != np.uint8:
+        raise ValueError(f"corruptions need uint8 images (CIFAR), found {images.dtype}")
+    return np.stack([corruptions.corrupt(images, name, s, seed=0) for s in severities]), True
+
+
+def eval_set_files(spec, data_root, dataset=None):
+    """Raw files an eval set reads: an OOD set taken from another dataset's files, an
+    official corruption file when it is there."""
+    if spec["kind"] == "ood":
+        return raw_files({"name": spec["source"]}, data_root)
+    if spec["kind"] == "corrupt" and dataset in cifar.CORRUPTED_FOLDERS:
+        path = cifar.corrupted_path(dataset, spec["corruption"], data_root)
+        return [path] if path.is_file() or spec.get("source") == "official" else []
+    return []
 
 
 def regression_eval_set(dataset, spec):
@@ -143,6 +190,16 @@ def build_eval_set(dataset, spec, data_root=None):
         levels = np.asarray(spec["intensities"], dtype=np.float64)
         shifted = np.stack([SHIFTS[kind](x, level) for level in levels])
         return dict(x=shifted, labels=labels, intensities=levels, shift=np.array(kind))
+    if kind == "corrupt":
+        images, generated = corrupted_images(dataset, spec, data_root)
+        return dict(
+            x=images,
+            labels=labels,
+            intensities=np.asarray(spec["severities"], dtype=np.float64),
+            shift=np.array(kind),
+            corruption=np.array(spec["corruption"]),
+            generated=np.array(generated),
+        )
     if kind == "ood":
         ood = ood_images(spec, dataset.input_shape, data_root)
         return dict(

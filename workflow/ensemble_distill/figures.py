@@ -8,6 +8,8 @@ Usage::
         --labels ensemble kd ... --data test.parquet --out uncertainty_maps.png
     python -m ensemble_distill.figures regression-fit --grid ens.parquet kd.parquet ... \
         --labels ensemble kd ... --data test.parquet --out regression_fit.png
+    python -m ensemble_distill.figures corruption-boxes --metrics metrics.parquet \
+        --models ensemble kd hydra --out corruption_boxes.png
     python -m ensemble_distill.figures ood-histograms --per-example ... --models ... \
         --out ood_histograms.png
 
@@ -243,6 +245,43 @@ def jacobian_figure(similarities, snr):
     return fig
 
 
+CORRUPTION_BOX_METRICS = {"acc": "accuracy", "nll": "NLL", "ece": "ECE", "brier": "Brier"}
+
+
+def corruption_boxes(metrics, models, metric_names=CORRUPTION_BOX_METRICS):
+    """Hydra Fig. 3 / Diversity Matters Fig. 9: per severity, one box per model over the
+    corruption types (each type's value averaged over distillation seeds)."""
+    corrupt = metrics[(metrics["shift"] == "corrupt") & (metrics["model"] != "single")]
+    if corrupt.empty:
+        raise ValueError("no corruption rows in the metrics table: nothing to plot")
+    models = [m for m in models if m in set(corrupt["model"])]
+    levels = sorted(corrupt["intensity"].unique())
+    per_type = corrupt.groupby(["metric", "model", "intensity", "eval_set"])["value"].mean()
+    fig, axes = plt.subplots(1, len(metric_names), squeeze=False,
+                             figsize=(4.5 * len(metric_names), 3.6))  # fmt: skip
+    width = 0.8 / len(models)
+    for ax, (metric, title) in zip(axes[0], metric_names.items(), strict=True):
+        for i, model in enumerate(models):
+            data = [per_type.get((metric, model, level), pd.Series(dtype=float)).to_numpy()
+                    for level in levels]  # fmt: skip
+            positions = np.arange(len(levels)) + (i - (len(models) - 1) / 2) * width
+            boxes = ax.boxplot(data, positions=positions, widths=width * 0.9, patch_artist=True,
+                               showfliers=False, manage_ticks=False)  # fmt: skip
+            for box in boxes["boxes"]:
+                box.set(facecolor=f"C{i}", alpha=0.6)
+            ax.plot([], [], color=f"C{i}", lw=6, alpha=0.6, label=model)  # legend handle
+        ax.set_xticks(np.arange(len(levels)), [f"{level:g}" for level in levels])
+        ax.set_xlabel("corruption severity")
+        ax.set_title(title)
+        ax.grid(alpha=0.3, axis="y")
+    n_types = corrupt["eval_set"].nunique()
+    n_generated = sum(name.endswith(" (generated)") for name in corrupt["eval_set"].unique())
+    fig.suptitle(f"{n_types} corruption types ({n_generated} generated, not the official files)")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=len(models))
+    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+    return fig
+
+
 def by_shift(frame, shift):
     """Rows of one kind of eval set ('none' is the test set, 'grid' an input grid)."""
     return frame[frame["shift"] == shift].reset_index(drop=True)
@@ -252,6 +291,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("shift-curves")
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--models", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("corruption-boxes")
     p.add_argument("--metrics", required=True)
     p.add_argument("--models", nargs="+", required=True)
     p.add_argument("--out", required=True)
@@ -306,6 +349,8 @@ def main(argv=None):
         fig = jacobian_figure(pd.read_parquet(args.jacobians), pd.read_parquet(args.snr))
     elif args.command == "shift-curves":
         fig = shift_curves(pd.read_parquet(args.metrics), args.models)
+    elif args.command == "corruption-boxes":
+        fig = corruption_boxes(pd.read_parquet(args.metrics), args.models)
     save_figure(fig, args.out)
     pdf = Path(args.out).with_suffix(".pdf")
     provenance.write_sidecar(record, [args.out, pdf], upstream=provenance.upstream_of(inputs))

@@ -14,6 +14,10 @@ from pathlib import Path
 import numpy as np
 
 
+class DataError(RuntimeError):
+    """A dataset file is missing, malformed or does not match its published checksum."""
+
+
 @contextmanager
 def atomic_path(path):
     """Yield a temporary path in the destination folder; rename it to ``path`` on success.

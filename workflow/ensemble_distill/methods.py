@@ -41,8 +41,10 @@ class Method:
         return self.members if self.model_uncertainty is None else self.model_uncertainty
 
     def student_spec(self, cfg, teacher_spec, n_teachers):
-        """The student's model spec (models/__init__.py) for ``n_teachers`` teachers."""
-        return STUDENT_SPECS[self.name](cfg, dict(teacher_spec), n_teachers)
+        """The student's model spec (models/__init__.py) for ``n_teachers`` teachers; a
+        ``network`` block changes a ResNet's depth or width (a smaller student)."""
+        spec = {**teacher_spec, **cfg.get("network", {})}
+        return STUDENT_SPECS[self.name](cfg, spec, n_teachers)
 
     def output_kind(self, task):
         return self.output or {"classification": "categorical", "regression": "gaussian"}[task]
@@ -53,7 +55,7 @@ class Method:
 
 COMMON = frozenset({"method", "teachers", "train"})
 DISTILL = COMMON | {"temperature", "alpha", "perturbation"}
-BE_KEYS = frozenset({"init", "factor_lr"})
+BE_KEYS = frozenset({"init", "factor_lr", "network"})
 
 METHODS = {
     m.name: m
@@ -64,7 +66,7 @@ METHODS = {
             phases=(Phase("kd", "mean"),),
             members=False,
             regression=True,
-            keys=DISTILL,
+            keys=DISTILL | {"network"},
             regression_keys=COMMON,
         ),
         Method(
@@ -110,7 +112,7 @@ METHODS = {
             members=True,
             one_to_one=True,
             slots=True,
-            keys=DISTILL,
+            keys=DISTILL | {"network"},
         ),
         Method(
             "be_scratch",

@@ -34,6 +34,7 @@ from .calibration import fit_temperature, scaled
 from .io import load_npz
 
 ECE_BINS = 15
+GENERATED = " (generated)"  # appended to the name of an eval set of generated corruptions
 KEYS = ["experiment", "model", "method", "distill_seed", "eval_set", "shift", "intensity", "split"]
 
 
@@ -285,6 +286,8 @@ def evaluate_predictions(pred, experiment, model, method, distill_seed, eval_set
     on its own validation predictions.
     """
     pred = {**pred, "kind": str(pred["kind"])}
+    if pred.get("generated", False):  # every table and figure then says so
+        eval_set = f"{eval_set}{GENERATED}"
     if validation is not None:
         validation = {**validation, "kind": str(validation["kind"])}
     keys = dict(

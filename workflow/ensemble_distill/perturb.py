@@ -20,6 +20,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .models.resnet import as_unit_float
+
 
 def _randn(shape, generator, like):
     return torch.randn(shape, generator=generator).to(like.device, like.dtype)
@@ -69,5 +71,10 @@ def perturbation(cfg, teachers, temperature, bounds):
     if fn is None:
         return None
     return lambda x, generator: fn(
-        x, teachers, step=cfg["step"], generator=generator, bounds=bounds, temperature=temperature
+        as_unit_float(x),  # uint8 images are perturbed in [0, 1], where η = 1/255 is a level
+        teachers,
+        step=cfg["step"],
+        generator=generator,
+        bounds=bounds,
+        temperature=temperature,
     )

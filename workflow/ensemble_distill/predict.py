@@ -33,9 +33,17 @@ OUTPUT_ARRAYS = {
 }
 
 
+ROWS_PER_BATCH = 32768  # examples x members per forward pass: bounds activation memory
+
+
 @torch.no_grad()
-def predict_outputs(model, x, output, device, batch_size=4096):
-    """Per-member outputs (K, N, C) of ``model`` on inputs ``x`` (N, ...)."""
+def predict_outputs(model, x, output, device, batch_size=None):
+    """Per-member outputs (K, N, C) of ``model`` on inputs ``x`` (N, ...), in batches of at
+    most 4096 and ``ROWS_PER_BATCH / K`` examples unless ``batch_size`` is given (50 ResNet
+    members on 4096 CIFAR images would need ~13 GB for one activation tensor)."""
+    if batch_size is None:
+        members = model(torch.as_tensor(x[:1], device=device)).shape[1]
+        batch_size = min(4096, max(64, ROWS_PER_BATCH // members))
     out = []
     for start in range(0, len(x), batch_size):
         xb = torch.as_tensor(x[start : start + batch_size], device=device)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from . import provenance
 from .io import atomic_path
+from .metrics import GENERATED
 from .paper import PAPERS
 
 SUMMARY_METRICS = {  # column title, in table order
@@ -71,7 +72,16 @@ def ordered(frame, models):
 
 
 # ----------------------------------------------------------------------------- Table 2
-def summary_tables(metrics, models, paper=None):
+def reference_of(paper, table, model, paper_rows):
+    """The paper's row for ``model`` in ``table``: the ensemble's, or the row that
+    ``paper_rows`` ({student: key}, from paper.paper_row) names."""
+    if not paper:
+        return None
+    key = "ensemble" if model == "ensemble" else (paper_rows or {}).get(model)
+    return paper.get(table, {}).get(key) if key else None
+
+
+def summary_tables(metrics, models, paper=None, paper_rows=None):
     """In-domain (unshifted, labelled) metrics: (markdown, csv frame)."""
     if "rmse" in set(metrics["metric"]):
         return regression_tables(metrics, models)
@@ -83,8 +93,8 @@ def summary_tables(metrics, models, paper=None):
     for _, row in csv.iterrows():
         cells = [format_value(row[f"{m}_mean"], row[f"{m}_std"], row["n"]) for m in names]
         rows.append([row["model"], row["n"], *cells])
-        reference = paper["summary"].get(row["method"]) if paper else None
-        if reference and row["model"] != "single":
+        reference = reference_of(paper, "summary", row["model"], paper_rows)
+        if reference:
             cells = [format_value(reference[m]) if m in reference else "" for m in names]
             rows.append([f"{row['model']} ({paper['title']})", "", *cells])
     text = markdown(header, rows)
@@ -218,7 +228,7 @@ def mu_gap(per_example):
     )
 
 
-def mu_gap_tables(per_example, models, paper=None):
+def mu_gap_tables(per_example, models, paper=None, paper_rows=None):
     gaps = mu_gap(per_example)
     csv = ordered(wide_stats(gaps, ["model", "method"], "eval_set"), models)
     sets = list(gaps["eval_set"].unique())
@@ -227,7 +237,7 @@ def mu_gap_tables(per_example, models, paper=None):
     for _, row in csv.iterrows():
         cells = [format_value(row[f"{s}_mean"], row[f"{s}_std"], row["n"]) for s in sets]
         rows.append([row["model"], row["n"], *cells])
-        reference = paper["mu_gap"].get(row["method"]) if paper else None
+        reference = reference_of(paper, "mu_gap", row["model"], paper_rows)
         if reference:
             kinds = ["test" if shift_of[s] == "none" else shift_of[s] for s in sets]
             cells = [format_value(reference[k]) if k in reference else "" for k in kinds]
@@ -301,17 +311,18 @@ def share(value, total, spec):
     return f"{value:{spec}} ({100 * value / total:.1f} %)"
 
 
-def cost_tables(cost, paper=None):
+def cost_tables(cost, paper=None, paper_rows=None):
     ensemble = cost[cost["model"] == "ensemble"].iloc[0]
     rows = []
     for _, r in cost.iterrows():
         params = share(r["params"], ensemble["params"], ",.0f")
         flops = share(r["flops"], ensemble["flops"], ".3g")
         rows.append([r["model"], params, flops, f"{r['seconds_per_10k']:.3f}"])
-        reference = paper["cost"].get(r["method"]) if paper else None
+        reference = reference_of(paper, "cost", r["model"], paper_rows)
         if reference:
             title = f"{r['model']} ({paper['title']})"
-            rows.append([title, f"{reference['params']:,}", f"{reference['flops']:.3g}", ""])
+            flops = f"{reference['flops']:.3g}" if "flops" in reference else ""
+            rows.append([title, f"{reference['params']:,}", flops, ""])
     header = [
         "model",
         "parameters (% of ensemble)",
@@ -376,11 +387,14 @@ def with_dee(test, curve):
     return wide
 
 
-def diversity_tables(metrics, curve, cost, models, test_set, pairs=None):
+def diversity_tables(metrics, curve, cost, models, test_set, pairs=None, paper=None,
+                     paper_rows=None):  # fmt: skip
     """Diversity Matters' table: DE-k rows from the ensemble curve (k = the students' member
     counts and the full ensemble), then every model: #params, ACC, NLL, Brier, ECE, cNLL,
     cBrier, cECE, DEE, mean-KLD (mean ± std over seeds); below it, each perturbed student
-    minus its unperturbed twin on the same seeds, with a paired 95 % interval."""
+    minus its unperturbed twin on the same seeds, with a paired 95 % interval. With a
+    ``paper``, its published row follows each DE-k row it has and each student named in
+    ``paper_rows`` ({student: paper row key})."""
     test = metrics[(metrics["eval_set"] == test_set) & (metrics["split"] == 0)]
     test = test[test["model"] != "single"]
     wide = with_dee(test, curve)
@@ -397,11 +411,13 @@ def diversity_tables(metrics, curve, cost, models, test_set, pairs=None):
         rows.append([f"DE-{k}", int(r["subsets"]), f"{k * member_params:,.0f}", *cells])
         records.append({"model": f"DE-{k}", "n": int(r["subsets"]), "params": k * member_params,
                         **{f"{m}_mean": v for m, v in values.items()}})  # fmt: skip
+        rows += published(paper, f"DE-{k}", f"DE-{k}", names)
     for model in [m for m in models if m in set(wide["model"]) and m != "ensemble"]:
         part = wide[wide["model"] == model]
         n = len(part)
         cells = [format_value(part[m].mean(), part[m].std(), n) for m in names]
         rows.append([model, n, f"{params.get(model, np.nan):,.0f}", *cells])
+        rows += published(paper, (paper_rows or {}).get(model), model, names)
         records.append({"model": model, "n": n, "params": params.get(model),
                         **{f"{m}_mean": part[m].mean() for m in names},
                         **{f"{m}_std": part[m].std() for m in names}})  # fmt: skip
@@ -418,6 +434,64 @@ def diversity_tables(metrics, curve, cost, models, test_set, pairs=None):
             ["pair", "n", *[DIVERSITY_METRICS[m] for m in PAIRED_METRICS if m in wide]],
             paired_rows,
         )
+    return text, pd.DataFrame(records)
+
+
+def published(paper, key, label, names):
+    """The paper's row ``key`` (if it has one) as a table row labelled after ``label``."""
+    reference = paper.get("diversity", {}).get(key) if paper and key else None
+    if reference is None:
+        return []
+    cells = [format_value(reference[m]) if m in reference else "" for m in names]
+    return [[f"{label} ({paper['title']})", "", "", *cells]]
+
+
+# ----------------------------------------------------------------------------- corruptions
+CORRUPTION_METRICS = {m: DIVERSITY_METRICS[m] for m in ("acc", "nll", "brier", "ece", "cnll",
+                                                         "cece")}  # fmt: skip
+
+
+def corruption_tables(metrics, models):
+    """Diversity Matters Table 3: metrics averaged over every corruption type and severity
+    (per seed, then mean ± std over seeds), and per severity (mean over types) below."""
+    corrupt = metrics[(metrics["shift"] == "corrupt") & (metrics["split"] == 0)]
+    corrupt = corrupt[corrupt["metric"].isin(CORRUPTION_METRICS) & (corrupt["model"] != "single")]
+    if corrupt.empty:
+        raise ValueError("no corruption rows (eval sets of kind 'corrupt') in the metrics")
+    names = [m for m in CORRUPTION_METRICS if m in set(corrupt["metric"])]
+    seed_means = corrupt.groupby(["model", "distill_seed", "metric"], dropna=False)["value"].mean()
+    overall = seed_means.groupby(["model", "metric"]).agg(["mean", "std", "count"]).reset_index()
+    sets = sorted(corrupt["eval_set"].unique())
+    generated = [s for s in sets if s.endswith(GENERATED)]
+    rows, records = [], []
+    for model in [m for m in models if m in set(overall["model"])]:
+        part = overall[overall["model"] == model].set_index("metric")
+        n = int(part["count"].max())
+        rows.append([model, n, *[format_value(part.loc[m, "mean"], part.loc[m, "std"], n)
+                                 for m in names]])  # fmt: skip
+        records.append({"model": model, "severity": "all", "n": n,
+                        **{f"{m}_mean": part.loc[m, "mean"] for m in names},
+                        **{f"{m}_std": part.loc[m, "std"] for m in names}})  # fmt: skip
+    text = (
+        f"{len(sets)} corruption types × severities {sorted(set(corrupt['intensity']))}; "
+        f"{len(generated)} of them generated (corruptions.py), not the official files.\n\n"
+    )
+    text += markdown(["model", "n", *[CORRUPTION_METRICS[m] for m in names]], rows)
+    by_severity = (
+        corrupt.groupby(["model", "intensity", "distill_seed", "metric"], dropna=False)["value"]
+        .mean()
+        .groupby(["model", "intensity", "metric"])
+        .mean()
+        .unstack("metric")
+    )
+    rows = []
+    for model in [m for m in models if m in by_severity.index.get_level_values(0)]:
+        for level, values in by_severity.loc[model].iterrows():
+            rows.append([model, f"{level:g}", *[format_value(values[m]) for m in names]])
+            records.append({"model": model, "severity": f"{level:g}",
+                            **{f"{m}_mean": values[m] for m in names}})  # fmt: skip
+    text += "\nBy severity (mean over types and seeds):\n\n"
+    text += markdown(["model", "severity", *[CORRUPTION_METRICS[m] for m in names]], rows)
     return text, pd.DataFrame(records)
 
 
@@ -440,6 +514,9 @@ CAPTIONS = {
     "distillation seeds. c-metrics after temperature scaling fitted on the validation set; "
     "DEE = the ensemble size whose (interpolated) cNLL the model matches, capped at the "
     "largest ensemble; mean-KLD = mean pairwise KL between members.",
+    "corruption": "Corrupted test sets (Hendrycks & Dietterich): mean over all corruption "
+    "types and severities per distillation seed, then mean ± std over seeds; c-metrics with "
+    "the temperature fitted on the validation set.",
     "cost": "Parameters and FLOPs per image (counted by torch.utils.flop_counter, 1 FLOP = "
     "1 multiply or add), and the median over repeats of the time to predict 10k test images "
     "(batch 1000, one thread) in one process.",
@@ -454,6 +531,7 @@ SOURCES = {
     "uci": "metrics",
     "cost": "cost",
     "diversity": "metrics",
+    "corruption": "metrics",
 }
 
 
@@ -468,6 +546,7 @@ def main(argv=None):
         p.add_argument(f"--{source.replace('_', '-')}", nargs="+", required=True)
         p.add_argument("--models", nargs="+", help="row order")
         p.add_argument("--paper", choices=sorted(PAPERS), help="add published numbers")
+        p.add_argument("--paper-rows", nargs="*", default=[], help="student=paper row key")
         p.add_argument("--title", default="")
         p.add_argument("--out-md", required=True)
         p.add_argument("--out-csv", required=True)
@@ -489,10 +568,11 @@ def main(argv=None):
         )
         return
     paper = PAPERS.get(args.paper)
+    rows = dict(item.split("=", 1) for item in args.paper_rows)
     if args.command == "summary":
-        text, csv = summary_tables(collect(args.metrics), args.models, paper)
+        text, csv = summary_tables(collect(args.metrics), args.models, paper, rows)
     elif args.command == "mu-gap":
-        text, csv = mu_gap_tables(collect(args.per_example), args.models, paper)
+        text, csv = mu_gap_tables(collect(args.per_example), args.models, paper, rows)
     elif args.command == "ood":
         text, csv = ood_tables(collect(args.per_example), args.models)
     elif args.command == "diversity":
@@ -504,11 +584,15 @@ def main(argv=None):
             args.models,
             args.test_set,
             pairs,
+            paper,
+            rows,
         )
+    elif args.command == "corruption":
+        text, csv = corruption_tables(collect(args.metrics), args.models)
     elif args.command == "uci":
         text, csv = uci_tables(collect(args.metrics), PAPERS["hydra-uci"])
     else:
-        text, csv = cost_tables(collect(args.cost), paper)
+        text, csv = cost_tables(collect(args.cost), paper, rows)
     kind = "regression" if args.command == "summary" and "splits" in csv else args.command
     caption = f"{args.title}{CAPTIONS[kind]}\n\n"
     with atomic_path(args.out_md) as tmp:

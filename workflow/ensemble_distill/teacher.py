@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 
 from . import jobguard, provenance
-from .datasets import Dataset
+from .datasets import Dataset, input_stats
 from .io import atomic_path, file_sha256, save_checkpoint
 from .losses import member_gaussian_nll, member_nll
-from .models import TASK_OUTPUT, Members, build_model, network_spec
+from .models import TASK_OUTPUT, Members, build_model, teacher_spec
 from .train import add_job_arguments, configure_torch, fingerprint, fit, log, pick_device
 
 # Per-member objective by task: outputs (R, B, C), targets (R, B) -> (R,) losses.
@@ -49,13 +49,7 @@ def train_teachers(data_path, teacher_cfg, seeds, *, out, resume, device="auto")
     device = pick_device(device)
     data = Dataset.load(data_path)
     objective = OBJECTIVES[data.task]
-    spec = network_spec(
-        teacher_cfg["arch"],
-        data.input_shape,
-        teacher_cfg["hidden"],
-        data.num_classes,
-        channels=teacher_cfg.get("channels", ()),
-    )
+    spec = teacher_spec(teacher_cfg, data.input_shape, data.num_classes, input_stats(data.name))
     # Replica r of the pack: member seed, data split. Its initialisation depends on both.
     replicas = [(seed, s) for seed in seeds for s in range(data.n_splits)]
     nets = []

@@ -11,13 +11,15 @@ import hashlib
 import json
 import math
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from . import jobguard
+from .augment import augmenter
 from .io import load_checkpoint, save_checkpoint
-from .models import is_factor
+from .models import Hydra, Members, is_factor
 from .optim import Optimizer
 
 
@@ -63,8 +65,12 @@ def mean_loss(model, loss_fn, tensors, batch_size=1024, pack=False):
     return (total / n).tolist() if pack else (total / n).item()
 
 
-def lr_factor(epoch, epochs, schedule="constant", milestones=None, floor=0.01):
+def lr_factor(epoch, epochs, schedule="constant", milestones=None, floor=0.01, lr_steps=None):
     """Learning-rate multiplier of a 0-based epoch.
+
+    ``multistep``: the factor of the last ``[epoch, factor]`` of ``lr_steps`` whose epoch
+    has passed (Ovadia et al.'s ResNet-20: ×0.1, 0.01, 0.001, 0.0005 after epochs 80, 120,
+    160, 180), else 1.
 
     ``warmup_linear_decay`` is Diversity Matters' schedule (giung2 ``WarmupLinearDecayLR``,
     milestones [w, a, b] in epochs, stepped per epoch): linear from ``floor`` to 1 over the
@@ -73,6 +79,9 @@ def lr_factor(epoch, epochs, schedule="constant", milestones=None, floor=0.01):
     """
     if schedule == "constant":
         return 1.0
+    if schedule == "multistep":
+        passed = [factor for start, factor in sorted(lr_steps or []) if epoch >= start]
+        return passed[-1] if passed else 1.0
     if schedule != "warmup_linear_decay":
         raise ValueError(f"unknown schedule '{schedule}'")
     w, a, b = milestones or [round(epochs * f) for f in (0.025, 0.5, 0.9)]
@@ -116,11 +125,16 @@ def fit(
     momentum=0.9,
     schedule="constant",
     milestones=None,
+    lr_steps=None,
     factor_lr=1.0,
     log=print,
     val_loss_fn=None,
     on_epoch=None,
     prepare_batch=None,
+    augment=None,
+    amp="none",
+    channels_last=False,
+    compile=False,
 ):
     """Train ``model`` on ``loss_fn(model, *batch)``; keep the best validation state.
 
@@ -129,6 +143,12 @@ def fit(
     :func:`lr_factor`. ``prepare_batch(batch, generator)``, the per-batch hook, turns each
     training batch into the loss's arguments (e.g. perturbs inputs and asks the teachers);
     its generator is seeded by (seed, epoch), so resumed runs draw the same numbers.
+    ``augment`` (the config's block, augment.py) crops and flips each training batch on
+    its device before that hook, every replica of a pack from its own seed.
+
+    GPU settings: ``amp: bf16`` runs the training forward and loss under bfloat16 autocast
+    (validation stays float32), ``channels_last`` stores convolution weights (and so
+    activations) NHWC, ``compile`` compiles the networks a step calls with torch.compile.
 
     ``train`` and ``val`` are tuples of equally long tensors (on the model's device);
     ``val`` may be None, and then the final weights are kept. Resume state is written
@@ -155,6 +175,13 @@ def fit(
     replicas = list(model) if pack else [model]
     val_loss_fn = val_loss_fn or loss_fn
     resume = Path(resume)
+    augment = augmenter(augment)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if compile:
+        compile_networks(model)
+    device_type = next(model.parameters()).device.type
+    autocast = partial(torch.autocast, device_type, dtype=torch.bfloat16, enabled=amp == "bf16")
     opt = make_optimizer(
         model,
         optimizer=optimizer,
@@ -183,19 +210,32 @@ def fit(
         if on_epoch is not None:
             on_epoch(epoch)
         for group in opt.param_groups:
-            group["lr"] = group["base_lr"] * lr_factor(epoch, epochs, schedule, milestones)
+            factor = lr_factor(epoch, epochs, schedule, milestones, lr_steps=lr_steps)
+            group["lr"] = group["base_lr"] * factor
         model.train()
         generators = [torch.Generator().manual_seed(s * 1_000_003 + epoch) for s in seeds]
         hook_generator = torch.Generator().manual_seed(seeds[0] * 1_000_003 + epoch + 500_000_000)
+        augment_generators = [
+            torch.Generator().manual_seed(s * 1_000_003 + epoch + 700_000_000) for s in seeds
+        ]
         if pack:
             train_batches = pack_batches(train, batch_size, generators)
         else:
             train_batches = batches(train, batch_size, generators[0])
         total, n = 0.0, 0
         for batch in train_batches:
+            if augment is not None:
+                x = batch[0]
+                if pack:  # (R, B, ...): replica r augments with its own generator
+                    x = torch.stack([augment(xr, g) for xr, g in zip(x, augment_generators,
+                                                                      strict=True)])  # fmt: skip
+                else:
+                    x = augment(x, augment_generators[0])
+                batch = (x, *batch[1:])
             if prepare_batch is not None:
                 batch = prepare_batch(batch, hook_generator)
-            losses = loss_fn(model, *batch)
+            with autocast():
+                losses = loss_fn(model, *batch).float()
             loss = losses.sum()
             if not torch.isfinite(loss):  # stop before the state is overwritten
                 raise FloatingPointError(
@@ -225,7 +265,7 @@ def fit(
             line = (
                 f"epoch {epoch + 1:>4}/{epochs}  train_loss {train_loss[r]:.4f}  "
                 f"val_loss {val_loss[r]:.4f}  best {min(best_loss[r], val_loss[r]):.4f}  "
-                f"{now - tic:.2f}s"
+                f"{now - tic:.2f}s  {n * len(seeds) / (now - tic):.0f} examples/s"
             )
             log(line, r) if pack else log(line)
         if now - last_write >= checkpoint_interval or epoch + 1 == epochs:
@@ -246,6 +286,21 @@ def fit(
         if val is not None and best_state[r] is not None:
             replica.load_state_dict(best_state[r])
     return histories if pack else histories[0]
+
+
+def compile_networks(model):
+    """torch.compile, in place, the networks a training step calls: each member of a pack,
+    the inner network of a BatchEnsemble or MIMO, a Hydra's body and heads."""
+    if isinstance(model, Members):
+        targets = list(model)
+    elif isinstance(model, Hydra):
+        targets = [model.body, *model.heads]
+    elif hasattr(model, "net"):
+        targets = [model.net]
+    else:
+        targets = [model]
+    for network in targets:
+        network.compile()
 
 
 def fingerprint(*parts):

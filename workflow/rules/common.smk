@@ -6,6 +6,7 @@ from ensemble_distill.config import cluster_resources, experiments_to_run, pack_
 from ensemble_distill.datasets import raw_files
 from ensemble_distill.evalsets import eval_set_files
 from ensemble_distill.methods import method_of, students_where
+from ensemble_distill.paper import paper_row
 from ensemble_distill.provenance import sidecar_path
 
 
@@ -57,7 +58,7 @@ def dataset_files(wildcards):
 def ood_files(wildcards):
     """The raw files of an OOD eval set read from another dataset (none for generated ones)."""
     spec = experiment(wildcards)["eval_sets"][wildcards.evalset]
-    return [str(p) for p in eval_set_files(spec, DATA_ROOT)]
+    return [str(p) for p in eval_set_files(spec, DATA_ROOT, experiment(wildcards)["dataset"]["name"])]
 
 
 def pack_seeds(wildcards):
@@ -188,6 +189,15 @@ def paired_students(exp):
     return [f"{s}={b}" for s, b in cfg.perturbation_pairs(EXPERIMENTS[exp]).items()]
 
 
+def paper_rows(wildcards):
+    """'--paper-rows student=row ...' for the students whose published row the experiment's
+    paper has (paper.py says which), or nothing."""
+    paper = experiment(wildcards).get("paper")
+    rows = {name: paper_row(paper, spec) for name, spec in experiment(wildcards)["students"].items()}
+    rows = [f"{name}={row}" for name, row in rows.items() if row]
+    return f"--paper-rows {' '.join(rows)}" if rows else ""
+
+
 def student_checkpoints(exp, students):
     return expand(
         "results/{exp}/students/{model}/model.pt", exp=exp, model=seeded(exp, students)
@@ -236,6 +246,8 @@ def tables(exp):
         out.append(f"results/{exp}/tables/ood.md")
     if validation_set(exp) and test_set(exp):  # calibrated metrics and DEE
         out.append(f"results/{exp}/tables/diversity.md")
+    if eval_sets_of_kind(exp, "corrupt"):
+        out.append(f"results/{exp}/tables/corruption.md")
     return out
 
 
@@ -243,6 +255,8 @@ def figures(exp):
     out = []
     if eval_sets_of_kind(exp, "rotate", "translate"):
         out.append(f"results/{exp}/figures/shift_curves.png")
+    if eval_sets_of_kind(exp, "corrupt"):
+        out.append(f"results/{exp}/figures/corruption_boxes.png")
     if eval_sets_of_kind(exp, "grid") and test_set(exp):
         name = "regression_fit" if is_regression(exp) else "uncertainty_maps"
         out.append(f"results/{exp}/figures/{name}.png")

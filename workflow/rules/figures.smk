@@ -1,5 +1,6 @@
 localrules:
     plot_shift_curves,
+    plot_corruption_boxes,
     plot_uncertainty_maps,
     plot_ood_histograms,
     plot_regression_fit,
@@ -31,6 +32,34 @@ rule plot_shift_curves:
         "../../envs/analysis.yaml"
     shell:
         "python -m ensemble_distill.figures shift-curves --metrics {input.metrics} "
+        "--models {params.models} --out {output.png} > {log} 2>&1"
+
+
+# Hydra Fig. 3 / Diversity Matters Fig. 9: metrics per corruption severity, boxes over types.
+rule plot_corruption_boxes:
+    input:
+        code=code("figures"),
+        metrics="results/{exp}/metrics.parquet",
+    output:
+        png=report(
+            "results/{exp}/figures/corruption_boxes.png",
+            caption="../report/corruption_boxes.rst",
+            category="Figures",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "figure": "corruption_boxes"},
+        ),
+        pdf="results/{exp}/figures/corruption_boxes.pdf",
+        provenance="results/{exp}/figures/corruption_boxes.provenance.json",
+    log:
+        "logs/plot_corruption_boxes/{exp}.log",
+    benchmark:
+        "benchmarks/plot_corruption_boxes/{exp}.tsv"
+    params:
+        models=lambda wc: model_order(wc.exp),
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m ensemble_distill.figures corruption-boxes --metrics {input.metrics} "
         "--models {params.models} --out {output.png} > {log} 2>&1"
 
 

@@ -6,6 +6,7 @@ localrules:
     cost_table,
     uci_table,
     diversity_table,
+    corruption_table,
 
 
 rule collect_metrics:
@@ -48,11 +49,12 @@ rule summary_table:
     params:
         models=lambda wc: model_order(wc.exp),
         paper=paper_flag,
+        paper_rows=paper_rows,
     conda:
         "../../envs/analysis.yaml"
     shell:
         "python -m ensemble_distill.tables summary --metrics {input.metrics} "
-        "--models {params.models} {params.paper} --title '{wildcards.exp}: ' "
+        "--models {params.models} {params.paper} {params.paper_rows} --title '{wildcards.exp}: ' "
         "--out-md {output.markdown} --out-csv {output.csv} > {log} 2>&1"
 
 
@@ -81,11 +83,12 @@ rule mu_gap_table:
     params:
         models=lambda wc: model_order(wc.exp),
         paper=paper_flag,
+        paper_rows=paper_rows,
     conda:
         "../../envs/analysis.yaml"
     shell:
         "python -m ensemble_distill.tables mu-gap --per-example {input.per_example} "
-        "--models {params.models} {params.paper} --title '{wildcards.exp}: ' "
+        "--models {params.models} {params.paper} {params.paper_rows} --title '{wildcards.exp}: ' "
         "--out-md {output.markdown} --out-csv {output.csv} > {log} 2>&1"
 
 
@@ -137,10 +140,11 @@ rule cost_table:
         "benchmarks/cost_table/{exp}.tsv"
     params:
         paper=paper_flag,
+        paper_rows=paper_rows,
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m ensemble_distill.tables cost --cost {input.cost} {params.paper} "
+        "python -m ensemble_distill.tables cost --cost {input.cost} {params.paper} {params.paper_rows} "
         "--title '{wildcards.exp}: ' --out-md {output.markdown} --out-csv {output.csv} "
         "> {log} 2>&1"
 
@@ -197,10 +201,42 @@ rule diversity_table:
         models=lambda wc: model_order(wc.exp),
         test=lambda wc: test_set(wc.exp),
         pairs=lambda wc: paired_students(wc.exp),
+        paper=paper_flag,
+        paper_rows=paper_rows,
     conda:
         "../../envs/analysis.yaml"
     shell:
         "python -m ensemble_distill.tables diversity --metrics {input.metrics} "
         "--curve {input.curve} --cost {input.cost} --test-set {params.test} "
         "--pairs {params.pairs} --models {params.models} --title '{wildcards.exp}: ' "
+        "{params.paper} {params.paper_rows} "
+        "--out-md {output.markdown} --out-csv {output.csv} > {log} 2>&1"
+
+
+# Diversity Matters Table 3: metrics over all corruption types and severities.
+rule corruption_table:
+    input:
+        code=code("tables"),
+        metrics="results/{exp}/metrics.parquet",
+    output:
+        markdown="results/{exp}/tables/corruption.md",
+        csv=report(
+            "results/{exp}/tables/corruption.csv",
+            caption="../report/corruption.rst",
+            category="Tables",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "table": "corruption"},
+        ),
+        provenance="results/{exp}/tables/corruption.provenance.json",
+    log:
+        "logs/corruption_table/{exp}.log",
+    benchmark:
+        "benchmarks/corruption_table/{exp}.tsv"
+    params:
+        models=lambda wc: model_order(wc.exp),
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m ensemble_distill.tables corruption --metrics {input.metrics} "
+        "--models {params.models} --title '{wildcards.exp}: ' "
         "--out-md {output.markdown} --out-csv {output.csv} > {log} 2>&1"

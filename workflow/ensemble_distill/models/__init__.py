@@ -9,8 +9,11 @@ rebuilds the network without the experiment config. Specs:
   LeNet-5-style conv stages, then an MLP on the f flattened features.
 * either of these plus ``"batchensemble": {"members": M, "init": {...}}``: the same network
   of BatchEnsemble layers with M members; or plus ``"mimo": M``: a MIMO network.
+* ``{"arch": "resnet" | "wrn", "depth": ..., "width": ..., ...}``: a CIFAR ResNet-v1 or a
+  WideResNet (models/resnet.py); also with ``batchensemble`` or ``mimo``.
 * ``{"arch": "hydra", "body": <mlp/cnn spec>, "head": [d, ..., C], "heads": M}``: a shared
-  body (its last layer followed by ReLU) with M MLP heads.
+  body (its last layer followed by ReLU) with M MLP heads; with a ResNet body,
+  ``"head_blocks": k``: each head is the last k residual blocks and the classifier.
 """
 
 import json
@@ -21,6 +24,7 @@ from .ensembles import MIMO, BatchEnsemble, widen_for_mimo
 from .hydra import Hydra, hydra_spec
 from .layers import BELayers, is_factor
 from .mlp import Members, mlp_layers, network, network_spec
+from .resnet import RESNET_ARCHS, resnet, resnet_spec
 
 __all__ = [
     "TASK_OUTPUT",
@@ -37,6 +41,7 @@ __all__ = [
     "mlp_layers",
     "network_spec",
     "teacher_sizes",
+    "teacher_spec",
 ]
 
 # What a model's last layer predicts, by task (stored as the checkpoint's ``output``).
@@ -47,27 +52,47 @@ def teacher_sizes(input_shape, hidden, num_classes):
     return network_spec("mlp", input_shape, hidden, num_classes)["sizes"]
 
 
+def teacher_spec(cfg, input_shape, num_classes, input_stats=None):
+    """Spec of a teacher network from the config's ``teacher`` block; ``input_stats``
+    (mean, std per channel) standardises images inside ResNets."""
+    if cfg["arch"] in RESNET_ARCHS:
+        mean, std = input_stats or ([0.0] * input_shape[0], [1.0] * input_shape[0])
+        return resnet_spec(cfg, input_shape, num_classes, mean, std)
+    return network_spec(
+        cfg["arch"], input_shape, cfg["hidden"], num_classes, channels=cfg.get("channels", ())
+    )
+
+
 def build_hydra(spec):
     body = spec["body"]
     body = {"arch": "mlp", "sizes": body} if isinstance(body, list) else body
-    body = network(body, final_activation=True)  # built before the head: the init order
-    model = Hydra(body, nn.Sequential(*mlp_layers(spec["head"])))
+    if body["arch"] in RESNET_ARCHS:  # a slice of the whole ResNet: body | k blocks + classifier
+        net, k = resnet(body), spec["head_blocks"]
+        model = Hydra(net[: -(k + 1)], net[-(k + 1) :])
+    else:
+        body = network(body, final_activation=True)  # built before the head: the init order
+        model = Hydra(body, nn.Sequential(*mlp_layers(spec["head"])))
     model.grow(spec["heads"])
     return model
 
 
+# The plain network of each feed-forward architecture, from a spec and a layer factory.
+NETWORKS = {"mlp": network, "cnn": network, "resnet": resnet, "wrn": resnet}
+
+
 def build_network(spec):
+    make = NETWORKS[spec["arch"]]
     if "batchensemble" in spec:
         be = spec["batchensemble"]
-        net = network(spec, layers=BELayers(be["members"], be["init"]))
+        net = make(spec, layers=BELayers(be["members"], be["init"]))
         return BatchEnsemble(net, be["members"])
     if "mimo" in spec:
-        return MIMO(network(widen_for_mimo(spec, spec["mimo"])), spec["mimo"])
-    return Members([network(spec)])
+        return MIMO(make(widen_for_mimo(spec, spec["mimo"])), spec["mimo"])
+    return Members([make(spec)])
 
 
 # One builder per architecture: a new architecture is one more entry.
-ARCHS = {"mlp": build_network, "cnn": build_network, "hydra": build_hydra}
+ARCHS = {**dict.fromkeys(NETWORKS, build_network), "hydra": build_hydra}
 
 
 def build_model(spec):

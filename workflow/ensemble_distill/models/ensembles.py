@@ -38,6 +38,10 @@ class MIMO(nn.Module):
 
 def widen_for_mimo(spec, members):
     """The spec of the inner network of a MIMO model: M times the inputs and outputs."""
+    if "num_classes" in spec:  # ResNets: M images on the channels, M·C outputs
+        shape = spec["input_shape"]
+        return {**spec, "input_shape": [shape[0] * members, *shape[1:]],
+                "num_classes": spec["num_classes"] * members}  # fmt: skip
     inner = {**spec, "sizes": list(spec["sizes"])}
     inner["sizes"][-1] *= members
     if spec["arch"] == "cnn":

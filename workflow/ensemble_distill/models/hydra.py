@@ -4,6 +4,7 @@ import copy
 
 from torch import nn
 
+from ..archs import RESNET_ARCHS, teacher_layers
 from .mlp import Members
 
 
@@ -33,6 +34,8 @@ def hydra_spec(teacher, head_cfg, n_heads):
     """
     if isinstance(teacher, list):  # older callers pass MLP layer sizes
         teacher = {"arch": "mlp", "sizes": teacher}
+    if teacher["arch"] in RESNET_ARCHS:
+        return resnet_hydra_spec(teacher, head_cfg, n_heads)
     sizes = teacher["sizes"]
     if head_cfg["type"] == "copy":
         k = head_cfg["layers"]
@@ -43,3 +46,16 @@ def hydra_spec(teacher, head_cfg, n_heads):
         body, head = sizes[:-1], [sizes[-2], *head_cfg["hidden"], sizes[-1]]
     return {"arch": "hydra", "body": {**teacher, "sizes": list(body)}, "head": list(head),
             "heads": n_heads}  # fmt: skip
+
+
+def resnet_hydra_spec(teacher, head_cfg, n_heads):
+    """A ResNet Hydra: each head is a copy of the teacher's last k residual blocks and its
+    classifier (the Hydra paper's CIFAR-10 heads: k = 1, and 3 in its Fig. 3)."""
+    blocks = teacher_layers(teacher)
+    k = head_cfg.get("layers", 1)
+    if head_cfg["type"] != "copy" or not 1 <= k < blocks:
+        raise ValueError(
+            f"a {teacher['arch']} Hydra head copies 1 to {blocks - 1} of the teacher's "
+            f"{blocks} residual blocks (head: {{type: copy, layers: k}}), found {head_cfg}"
+        )
+    return {"arch": "hydra", "body": dict(teacher), "head_blocks": k, "heads": n_heads}

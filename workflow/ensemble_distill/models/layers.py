@@ -34,7 +34,7 @@ class RankOneEnsemble(nn.Module):
     """Shared weight (the plain layer's shape and default init), rank-one factors α (inputs)
     and γ (outputs) and a bias per member."""
 
-    def __init__(self, weight_shape, members, init):
+    def __init__(self, weight_shape, members, init, bias=True):
         super().__init__()
         self.members = members
         self.weight = nn.Parameter(torch.empty(weight_shape))
@@ -42,7 +42,10 @@ class RankOneEnsemble(nn.Module):
         out_features, in_features = weight_shape[:2]
         self.alpha_be = nn.Parameter(torch.empty(members, in_features))
         self.gamma_be = nn.Parameter(torch.empty(members, out_features))
-        self.bias = nn.Parameter(torch.zeros(members, out_features))
+        # No bias where a BatchNorm follows (ResNets), as in the plain layer.
+        self.register_parameter(
+            "bias", nn.Parameter(torch.zeros(members, out_features)) if bias else None
+        )
         init_factors(self.alpha_be, init)
         init_factors(self.gamma_be, init)
 
@@ -58,17 +61,19 @@ class BELinear(RankOneEnsemble):
 
 
 class BEConv2d(RankOneEnsemble):
-    def __init__(self, in_channels, out_channels, kernel_size, members, init, padding=0):
+    def __init__(self, in_channels, out_channels, kernel_size, members, init, padding=0,
+                 stride=1, bias=True):  # fmt: skip
         shape = (out_channels, in_channels, kernel_size, kernel_size)
-        super().__init__(shape, members, init)
-        self.padding = padding
+        super().__init__(shape, members, init, bias=bias)
+        self.padding, self.stride = padding, stride
 
     def forward(self, x):  # (M·B, C_in, H, W) -> (M·B, C_out, H', W')
         m, (c, h, w) = self.members, x.shape[1:]
         x = (x.view(m, -1, c, h, w) * self.alpha_be[:, None, :, None, None]).flatten(0, 1)
-        y = F.conv2d(x, self.weight, padding=self.padding)
-        y = y.view(m, -1, *y.shape[1:])
-        y = y * self.gamma_be[:, None, :, None, None] + self.bias[:, None, :, None, None]
+        y = F.conv2d(x, self.weight, stride=self.stride, padding=self.padding)
+        y = y.view(m, -1, *y.shape[1:]) * self.gamma_be[:, None, :, None, None]
+        if self.bias is not None:
+            y = y + self.bias[:, None, :, None, None]
         return y.flatten(0, 1)
 
 
@@ -80,8 +85,12 @@ class PlainLayers:
         return nn.Linear(fan_in, fan_out)
 
     @staticmethod
-    def conv(c_in, c_out, kernel_size, padding):
-        return nn.Conv2d(c_in, c_out, kernel_size, padding=padding)
+    def conv(c_in, c_out, kernel_size, padding, stride=1, bias=True):
+        return nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=padding, bias=bias)
+
+    @staticmethod
+    def norm(channels):
+        return nn.BatchNorm2d(channels)
 
 
 class BELayers:
@@ -93,8 +102,14 @@ class BELayers:
     def linear(self, fan_in, fan_out):
         return BELinear(fan_in, fan_out, self.members, self.init)
 
-    def conv(self, c_in, c_out, kernel_size, padding):
-        return BEConv2d(c_in, c_out, kernel_size, self.members, self.init, padding=padding)
+    def conv(self, c_in, c_out, kernel_size, padding, stride=1, bias=True):
+        return BEConv2d(c_in, c_out, kernel_size, self.members, self.init, padding=padding,
+                        stride=stride, bias=bias)  # fmt: skip
+
+    @staticmethod
+    def norm(channels):
+        # Shared across members, over the whole tiled batch (giung2's plain BatchNorm2d).
+        return nn.BatchNorm2d(channels)
 
 
 def is_factor(name):

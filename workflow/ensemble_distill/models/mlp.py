@@ -125,9 +125,13 @@ class Members(nn.ModuleList):
         """Whether batching the members pays (see CPU_BATCH_MAX_MACS)."""
         if len(self) == 1:
             return False
+        layers = list(self[0].modules())
+        if getattr(self[0], "_compiled_call_impl", None) is not None:
+            return False  # torch.compile'd members (train.py) run one after the other
+        if self.training and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in layers):
+            return False  # vmapped BatchNorm would update stacked copies of running stats
         if x.is_cuda:
             return True
-        layers = list(self[0].modules())
         if any(isinstance(m, nn.Conv2d) for m in layers):
             return False  # convolutions: compute-bound on CPU
         macs = sum(m.in_features * m.out_features for m in layers if isinstance(m, nn.Linear))

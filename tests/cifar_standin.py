@@ -1,0 +1,106 @@
+"""Tiny stand-in CIFAR-10 / CIFAR-100 / SVHN / CIFAR-10-C files in the official formats,
+and paper configs shrunk to run on them in seconds (tests only)."""
+
+import copy
+import pickle
+
+import numpy as np
+import yaml
+from conftest import REPO
+
+
+def images(rng, labels, classes):
+    """uint8 (N, 3, 32, 32): a per-class colour plus noise, so that nets learn something."""
+    colours = rng.integers(40, 216, size=(classes, 3, 1, 1))
+    noise = rng.normal(0, 30, size=(len(labels), 3, 32, 32))
+    return np.clip(colours[labels] + noise, 0, 255).astype(np.uint8)
+
+
+def write_pickle(path, labels, data, label_key):
+    batch = {
+        b"batch_label": b"stand-in",
+        label_key.encode(): list(map(int, labels)),
+        b"data": data.reshape(len(data), -1),
+        b"filenames": [b"x.png"] * len(data),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        pickle.dump(batch, f, protocol=2)
+
+
+def write_standin_data(root, per_batch=60, test=40, svhn=30, seed=0):
+    """CIFAR-10 (5 training batches + test batch), CIFAR-100 (train/test), SVHN's test
+    .mat, as the official files lay them out under ``root``. Returns the labels written."""
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(seed)
+    written = {}
+    for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
+        labels = rng.integers(0, 10, size=test if name == "test_batch" else per_batch)
+        write_pickle(root / "cifar-10-batches-py" / name, labels, images(rng, labels, 10), "labels")
+        written[("cifar10", name)] = labels
+    for name, n in (("train", 5 * per_batch), ("test", test)):
+        labels = rng.integers(0, 100, size=n)
+        write_pickle(root / "cifar-100-python" / name, labels, images(rng, labels, 100),
+                     "fine_labels")  # fmt: skip
+        written[("cifar100", name)] = labels
+    digits = rng.integers(1, 11, size=svhn)  # SVHN labels 1..10 (10 is digit 0)
+    x = images(rng, digits - 1, 10).transpose(2, 3, 1, 0)  # (32, 32, 3, N) as in the .mat
+    (root / "svhn").mkdir(parents=True, exist_ok=True)
+    savemat(root / "svhn" / "test_32x32.mat", {"X": x, "y": digits[:, None]})
+    return written
+
+
+def shrink(experiment):
+    """A paper experiment at stand-in size: every student and eval-set kind kept, tiny nets,
+    one epoch, two teachers per student (enough for every method)."""
+    exp = copy.deepcopy(experiment)
+    exp["dataset"] = {**exp["dataset"], "verify": False, "subset": {"train": 96, "val": 32}}
+    teacher = exp["teacher"]
+    teacher["depth"], teacher["width"] = (8, 4) if teacher["arch"] == "resnet" else (10, 1)
+    small = {"epochs": 1, "batch_size": 32, "amp": "none", "channels_last": False}
+
+    def shrink_train(train):
+        train = {**train, **small}
+        for key in ("milestones", "lr_steps", "checkpoint_interval"):
+            train.pop(key, None)
+        return train
+
+    teacher["train"] = shrink_train(teacher["train"])
+    exp["ensemble"] = {"size": 3, "pack": 3}
+    exp["distill_seeds"] = [0]
+    for student in exp["students"].values():
+        student["train"] = shrink_train(student["train"])
+        if "teachers" in student:
+            student["teachers"] = min(student["teachers"], 2 if student["teachers"] < 8 else 3)
+        for key in ("hinton_epochs", "kd_epochs"):
+            if key in student:
+                student[key] = 1
+        if "network" in student:
+            student["network"] = {"width": 2}
+        if student.get("head", {}).get("layers", 1) > 1:
+            student["head"] = {"type": "copy", "layers": 2}
+    corrupt = [name for name, s in exp["eval_sets"].items() if s["kind"] == "corrupt"]
+    for name in corrupt[2:]:  # two corruption types, two severities
+        del exp["eval_sets"][name]
+    for name in corrupt[:2]:
+        exp["eval_sets"][name]["severities"] = [1, 5]
+    for spec in exp["eval_sets"].values():
+        if spec["kind"] == "translate":
+            spec["intensities"] = [0, 4]
+        if spec["kind"] == "ood":
+            spec["size"], spec["verify"] = 20, False
+    return exp
+
+
+def tiny_config(config_name, data_root, students=None):
+    """The paper config ``configs/<config_name>`` shrunk (``students``: keep only these), as
+    a config dict for the copy's config.yaml."""
+    config = yaml.safe_load((REPO / "configs" / config_name).read_text())
+    run = config["run"]
+    experiments = {name: shrink(config["experiments"][name]) for name in run}
+    if students is not None:
+        for exp in experiments.values():
+            exp["students"] = {k: v for k, v in exp["students"].items() if k in students}
+    return {"run": run, "device": "cpu", "data_root": str(data_root),
+            "experiments": experiments}  # fmt: skip

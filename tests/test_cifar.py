@@ -1,0 +1,341 @@
+"""CIFAR family: official file formats and checksums, ResNets against published parameter
+counts and their BatchEnsemble / MIMO / Hydra versions, augmentation, corruptions, and every
+CIFAR paper config end to end on stand-in files."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from cifar_standin import tiny_config, write_standin_data
+from conftest import REPO, snakemake
+from ensemble_distill import cifar, corruptions
+from ensemble_distill.augment import random_crop_flip
+from ensemble_distill.datasets import DataError, load_dataset
+from ensemble_distill.evalsets import build_eval_set
+from ensemble_distill.metrics import evaluate_predictions
+from ensemble_distill.models import build_model, count_parameters, hydra_spec, teacher_spec
+from ensemble_distill.train import lr_factor
+from scipy import ndimage
+
+STATS = cifar.INPUT_STATS["cifar10"]
+
+
+def resnet(arch="resnet", depth=20, classes=10, **extra):
+    return teacher_spec({"arch": arch, "depth": depth, **extra}, (3, 32, 32), classes, STATS)
+
+
+def keras_count(model):
+    """Parameters as Keras counts them (the Hydra paper's Table 5): plus BatchNorm's moving
+    mean and variance, and a bias on every convolution."""
+    n = count_parameters(model)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            n += 2 * m.num_features
+        if isinstance(m, torch.nn.Conv2d) and m.bias is None:
+            n += m.out_channels
+    return n
+
+
+# ----------------------------------------------------------------------------- files
+def test_checksums_are_torchvisions():
+    import torchvision.datasets as tv
+
+    for name, cls in (("cifar10", tv.CIFAR10), ("cifar100", tv.CIFAR100)):
+        assert cifar.CIFAR_FILES[name]["md5"] == dict(cls.train_list + cls.test_list)
+    assert list(cifar.SVHN_TEST[1:]) == tv.SVHN.split_list["test"][1:]
+
+
+def test_official_formats_are_read(tmp_path):
+    written = write_standin_data(tmp_path)
+    data = load_dataset({"name": "cifar10", "verify": False}, tmp_path)
+    labels = np.concatenate([written[("cifar10", f"data_batch_{k}")] for k in range(1, 6)])
+    # 300 stand-in training images: the last tenth validates (5k of 50k on the real files).
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (270, 30, 40)
+    assert data.x_train.dtype == np.uint8 and data.x_train.shape[1:] == (3, 32, 32)
+    np.testing.assert_array_equal(np.concatenate([data.y_train, data.y_val]), labels)
+    np.testing.assert_array_equal(data.y_test, written[("cifar10", "test_batch")])
+    # Rows are channel-major (R, then G, then B planes), as the official batches store them.
+    with open(tmp_path / "cifar-10-batches-py" / "data_batch_1", "rb") as f:
+        raw = pickle.load(f, encoding="bytes")[b"data"]
+    np.testing.assert_array_equal(data.x_train[0, 1].ravel(), raw[0, 1024:2048])
+    c100 = load_dataset({"name": "cifar100", "verify": False, "subset": {"train": 50}}, tmp_path)
+    assert c100.num_classes == 100 and len(c100.x_train) == 50
+    np.testing.assert_array_equal(c100.y_test, written[("cifar100", "test")])
+    svhn = cifar.load_svhn_test(tmp_path, verify=False)
+    assert svhn.shape == (30, 3, 32, 32) and svhn.dtype == np.uint8
+
+
+def test_checksums_are_checked_and_files_named(tmp_path):
+    write_standin_data(tmp_path)
+    with pytest.raises(DataError, match="checksum mismatch for .*data_batch_1: expected md5 c99c"):
+        load_dataset({"name": "cifar10"}, tmp_path)
+    (tmp_path / "cifar-100-python" / "test").unlink()
+    with pytest.raises(DataError, match="file not found: .*cifar-100-python/test"):
+        load_dataset({"name": "cifar100", "verify": False}, tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(b"not a pickle")
+    with pytest.raises(DataError, match="malformed CIFAR batch .*test_batch"):
+        load_dataset({"name": "cifar10", "verify": False}, tmp_path)
+
+
+# ----------------------------------------------------------------------------- networks
+def test_resnet20_parameters_by_hand():
+    """He et al.'s ResNet-20 with option-A shortcuts: 3x3 convolutions without bias, two
+    BatchNorm parameters per channel, a 64 -> 10 classifier."""
+    conv = lambda c_in, c_out: 9 * c_in * c_out  # noqa: E731
+    bn = lambda c: 2 * c  # noqa: E731
+    block = lambda c_in, c: conv(c_in, c) + bn(c) + conv(c, c) + bn(c)  # noqa: E731
+    expected = conv(3, 16) + bn(16) + 64 * 10 + 10
+    for c_in, c in ((16, 16), (16, 32), (32, 64)):
+        expected += block(c_in, c) + 2 * block(c, c)
+    assert expected == 269_722  # "0.27 M" in He et al. (2016)
+    assert count_parameters(build_model(resnet())) == expected
+
+
+def test_parameter_counts_match_the_papers():
+    # Hydra Table 5 counts like Keras: the Keras ResNet-20 v1 (projection shortcuts) is the
+    # KD student's 274,442, and Hydra with 50 one-block heads is 3,950,324.
+    teacher = resnet(shortcut="projection")
+    assert keras_count(build_model(teacher)) == 274_442
+    hydra = build_model(hydra_spec(teacher, {"type": "copy", "layers": 1}, 1))
+    hydra.grow(50)
+    assert keras_count(hydra) == 3_950_324
+    assert count_parameters(build_model(resnet(depth=32))) == 464_154  # "0.46 M"
+    wrn = count_parameters(build_model(resnet("wrn", 28, classes=100, width=10)))
+    assert round(wrn / 1e6, 1) == 36.5  # Zagoruyko & Komodakis: 36.5 M
+
+
+@pytest.mark.parametrize("arch, depth", [("resnet", 8), ("wrn", 10)])
+def test_batchensemble_resnet_with_unit_factors_is_the_plain_net(arch, depth):
+    torch.manual_seed(0)
+    spec = resnet(arch, depth, width=4 if arch == "resnet" else 1)
+    plain = build_model(spec)[0].eval()
+    be = build_model({**spec, "batchensemble": {"members": 3, "init": {"type": "normal"}}}).eval()
+    state = be.state_dict()
+    for key in state:
+        inner = key.removeprefix("net.")
+        if key.endswith(("alpha_be", "gamma_be")):
+            state[key] = torch.ones_like(state[key])
+        elif inner in plain.state_dict():
+            source = plain.state_dict()[inner]
+            state[key] = source.expand_as(state[key]).clone() if state[key].dim() else source
+    be.load_state_dict(state)
+    x = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    out = be(x)  # (B, M, C)
+    assert out.shape == (5, 3, 10)
+    for m in range(3):
+        torch.testing.assert_close(out[:, m], plain(x), rtol=1e-4, atol=1e-5)
+
+
+def test_hydra_resnet_slices_the_teacher_and_keeps_the_contract():
+    torch.manual_seed(0)
+    teacher = resnet(depth=8, width=4)
+    for k in (1, 2):
+        hydra = build_model(hydra_spec(teacher, {"type": "copy", "layers": k}, 1)).eval()
+        assert len(hydra.heads[0]) == k + 1  # k residual blocks and the classifier
+        full = build_model(teacher)[0].eval()
+        full.load_state_dict(
+            {**{f"{i}.{n}": v for i, m in enumerate(hydra.body) for n, v in m.state_dict().items()},
+             **{f"{len(hydra.body) + i}.{n}": v
+                for i, m in enumerate(hydra.heads[0]) for n, v in m.state_dict().items()}}
+        )  # fmt: skip
+        x = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+        torch.testing.assert_close(hydra(x)[:, 0], full(x))
+        hydra.grow(3)
+        assert hydra(x).shape == (4, 3, 10)
+    with pytest.raises(ValueError, match="copies 1 to 2 of the teacher's 3 residual blocks"):
+        hydra_spec(teacher, {"type": "copy", "layers": 3}, 1)
+
+
+def test_mimo_resnet_takes_m_images_on_the_channels():
+    torch.manual_seed(0)
+    mimo = build_model({**resnet(depth=8, width=4), "mimo": 3}).eval()
+    assert mimo.net[1][0].in_channels == 9 and mimo.net[-1].fc.out_features == 30
+    x = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    assert mimo(x).shape == (4, 3, 10)
+    slots = torch.randint(0, 256, (4, 3, 3, 32, 32), dtype=torch.uint8)
+    assert mimo.forward_slots(slots).shape == (4, 3, 10)
+
+
+def test_uint8_and_unit_float_inputs_agree():
+    torch.manual_seed(0)
+    net = build_model(resnet(depth=8, width=4)).eval()
+    x = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    torch.testing.assert_close(net(x), net(x.float() / 255))
+
+
+# ----------------------------------------------------------------------------- training
+def test_random_crop_flip_is_a_crop_of_the_padded_image():
+    x = torch.arange(2 * 3 * 6 * 6, dtype=torch.int64).view(2, 3, 6, 6).to(torch.uint8)
+    g = torch.Generator().manual_seed(3)
+    out = random_crop_flip(x, g, crop=2, flip=True)
+    g = torch.Generator().manual_seed(3)  # the same draws, by hand
+    shifts = torch.randint(0, 5, (2, 2), generator=g)
+    flips = torch.rand(2, generator=g) < 0.5
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for b in range(2):
+        dy, dx = int(shifts[0, b]), int(shifts[1, b])
+        expected = padded[b, :, dy : dy + 6, dx : dx + 6]
+        if flips[b]:
+            expected = expected.flip(-1)
+        assert torch.equal(out[b], expected)
+    assert out.dtype == torch.uint8
+
+
+def test_multistep_schedule_by_hand():
+    steps = [[80, 0.1], [120, 0.01], [160, 0.001], [180, 0.0005]]
+    factors = [lr_factor(e, 200, "multistep", lr_steps=steps) for e in (0, 79, 80, 119, 120, 199)]
+    assert factors == [1.0, 1.0, 0.1, 0.1, 0.01, 0.0005]
+
+
+# ----------------------------------------------------------------------------- corruptions
+@pytest.fixture
+def grey():
+    return np.full((4, 3, 32, 32), 128, dtype=np.uint8)
+
+
+def test_corruptions_are_deterministic_and_keep_dtype_and_range(grey):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(6, 3, 32, 32), dtype=np.uint8)
+    for name in corruptions.CORRUPTIONS:
+        a = corruptions.corrupt(images, name, 3)
+        assert a.dtype == np.uint8 and a.shape == images.shape, name
+        assert np.array_equal(a, corruptions.corrupt(images, name, 3)), name
+    assert not np.array_equal(
+        corruptions.corrupt(images, "gaussian_noise", 3),
+        corruptions.corrupt(images, "gaussian_noise", 3, seed=1),
+    )
+    with pytest.raises(ValueError, match="'snow'.*only as the official files"):
+        corruptions.corrupt(images, "snow", 1)
+
+
+def test_corruption_formulas_by_hand(grey):
+    # Contrast pulls each channel towards its mean: a two-level image by hand.
+    image = grey.copy()
+    image[:, :, :16] = 64  # half 64, half 128: mean 96
+    out = corruptions.corrupt(image, "contrast", 5)  # c = 0.15
+    assert set(np.unique(out)) == {int((64 - 96) * 0.15 + 96), int((128 - 96) * 0.15 + 96)}
+    # Brightness adds c to HSV's value: grey 128/255 + 0.3 at severity 5.
+    assert np.all(corruptions.corrupt(grey, "brightness", 5) == int((128 / 255 + 0.3) * 255))
+    # Gaussian noise at severity 1 has σ = 0.04 (in [0, 1]) on mid-grey (no clipping).
+    noise = corruptions.corrupt(np.repeat(grey, 50, axis=0), "gaussian_noise", 1) / 255.0
+    assert abs((noise - 128 / 255).std() - 0.04) < 0.002
+    # Every blur leaves a constant image constant.
+    for name in ("gaussian_blur", "defocus_blur", "zoom_blur", "glass_blur"):
+        assert np.all(np.abs(corruptions.corrupt(grey, name, 5).astype(int) - 128) <= 1), name
+    kernel = corruptions.disk_kernel(1.5, 0.1)
+    assert kernel.shape == (17, 17) and abs(kernel.sum() - 1) < 1e-12
+
+
+def test_zoom_is_scipys():
+    x = np.random.default_rng(0).random((3, 32, 32, 3))
+    for factor in (1.0, 1.07, 1.25):
+        crop = int(np.ceil(32 / factor))
+        top = (32 - crop) // 2
+        ref = ndimage.zoom(
+            x[:, top : top + crop, top : top + crop], (1, factor, factor, 1), order=1
+        )
+        trim = (ref.shape[1] - 32) // 2
+        np.testing.assert_allclose(
+            corruptions.clipped_zoom(x, factor), ref[:, trim : trim + 32, trim : trim + 32],
+            atol=1e-12,
+        )  # fmt: skip
+
+
+def test_official_corruption_files_are_preferred(tmp_path):
+    write_standin_data(tmp_path)
+    data = load_dataset({"name": "cifar10", "verify": False}, tmp_path)
+    spec = {"kind": "corrupt", "corruption": "fog", "severities": [2, 5]}
+    generated = build_eval_set(data, spec, tmp_path)
+    assert bool(generated["generated"]) and generated["x"].shape == (2, 40, 3, 32, 32)
+    official = np.zeros((5 * 40, 32, 32, 3), dtype=np.uint8)
+    for s in range(5):
+        official[s * 40 : (s + 1) * 40] = 10 * (s + 1)  # severity s + 1 is 10·(s + 1)
+    (tmp_path / "CIFAR-10-C").mkdir()
+    np.save(tmp_path / "CIFAR-10-C" / "fog.npy", official)
+    read = build_eval_set(data, spec, tmp_path)
+    assert not bool(read["generated"])
+    assert np.all(read["x"][0] == 20) and np.all(read["x"][1] == 50)
+    with pytest.raises(DataError, match="source: official.*not found.*CIFAR-10-C/snow.npy"):
+        build_eval_set(data, {**spec, "corruption": "snow", "source": "official"}, tmp_path)
+
+
+def test_generated_sets_are_marked_in_metric_rows():
+    log_probs = np.log(np.full((1, 2, 3, 4), 0.25))  # (I, K, N, C)
+    pred = {"kind": np.array("categorical"), "log_probs": log_probs, "labels": np.zeros(3, int),
+            "intensities": np.ones(1), "shift": np.array("corrupt"), "generated": np.array(True),
+            "seeds": np.arange(2)}  # fmt: skip
+    rows, _ = evaluate_predictions(pred, "e", "kd", "kd", 0, "c_fog")
+    assert set(rows["eval_set"]) == {"c_fog (generated)"}
+
+
+# ----------------------------------------------------------------------------- configs
+PAPER_CONFIGS = {  # config: (experiment, jobs of the whole dry-run, teachers, students)
+    "hydra-cifar10.yaml": ("hydra_cifar10", 124, 50, 12),
+    "dm-cifar10.yaml": ("dm_cifar10", 127, 8, 27),
+    "dm-cifar100.yaml": ("dm_cifar100", 168, 4, 42),
+}
+
+
+@pytest.fixture(scope="module")
+def standin_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cifar-data")
+    write_standin_data(root)
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(PAPER_CONFIGS))
+def test_paper_config_dry_run(name, standin_root, workflow_copy):
+    exp, total, teachers, students = PAPER_CONFIGS[name]
+    result = snakemake("-n", "--configfile", f"configs/{name}", "--config",
+                       f"data_root={standin_root}", cwd=workflow_copy)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    counts = dict(
+        line.split()[:2] for line in result.stdout.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    )  # fmt: skip
+    assert int(counts["train_teacher"]) == teachers
+    assert int(counts["distill_student"]) == students * 3  # three distillation seeds
+    assert int(counts["total"]) == total
+
+
+# A representative subset of each config's students keeps CI short; the dry runs above
+# cover every student's wiring.
+TINY_STUDENTS = {
+    "hydra-cifar10.yaml": ["kd", "end2", "hydra", "hydra3"],
+    "dm-cifar10.yaml": ["be4_scratch", "be4_ods", "be8_confods"],
+    "dm-cifar100.yaml": ["be4_gauss", "wrn2_ods", "mimo3_ods"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(PAPER_CONFIGS))
+def test_paper_config_end_to_end_on_standin_data(name, standin_root, workflow_copy):
+    exp = PAPER_CONFIGS[name][0]
+    config = tiny_config(name, standin_root, students=TINY_STUDENTS[name])
+    (workflow_copy / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake("--cores", "2", cwd=workflow_copy)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = workflow_copy / "results" / exp
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    corrupt = metrics[metrics["shift"] == "corrupt"]
+    assert corrupt["eval_set"].str.endswith(" (generated)").all() and len(corrupt)
+    assert set(metrics["model"]) == {"ensemble", "single", *TINY_STUDENTS[name]}
+    text = (out / "tables" / "corruption.md").read_text()
+    assert "2 corruption types × severities [1.0, 5.0]; 2 of them generated" in text
+    for figure in ("corruption_boxes", "ood_histograms"):
+        assert (out / "figures" / f"{figure}.png").stat().st_size > 1000
+    log = next((workflow_copy / "results" / exp / "teachers").glob("*/seed0/train.log"))
+    assert "examples/s" in log.read_text()
+
+
+def test_cifar_configs_name_every_generated_corruption():
+    """The configs list the generated types; the four file-only types stay commented."""
+    for name in PAPER_CONFIGS:
+        config = yaml.safe_load((REPO / "configs" / name).read_text())
+        for exp in config["experiments"].values():
+            kinds = {s["corruption"] for s in exp["eval_sets"].values() if s["kind"] == "corrupt"}
+            assert kinds == set(corruptions.CORRUPTIONS), name
