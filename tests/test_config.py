@@ -114,7 +114,8 @@ def test_default_config_is_valid_and_gets_defaults():
         ),
         (
             lambda c: c["experiments"]["digits"]["teacher"]["train"].update(schedule="cosine"),
-            "teacher.train.schedule': 'cosine' is not one of ['constant', 'warmup_linear_decay']",
+            "teacher.train.schedule': 'cosine' is not one of ['constant', 'warmup_linear_decay', "
+            "'multistep']",
         ),
     ],
 )
@@ -246,8 +247,8 @@ BAD_CONFIGS = {
         "'experiments.toy_regression.dataset': 'set' is a required property",
     ),
     "unknown dataset": (
-        lambda c: E(c)["digits"]["dataset"].update(name="cifar10"),
-        "'experiments.digits.dataset.name': 'cifar10' is not one of ['spiral', 'digits',",
+        lambda c: E(c)["digits"]["dataset"].update(name="imagenet"),
+        "'experiments.digits.dataset.name': 'imagenet' is not one of ['spiral', 'digits',",
     ),
     "empty MNIST subset": (
         lambda c: E(c)["digits"].update(dataset={"name": "mnist", "subset": {"train": 0}}),
@@ -314,8 +315,8 @@ BAD_CONFIGS = {
         "photo_patches.size': 0 is less than the minimum of 1",
     ),
     "unknown OOD source": (
-        lambda c: E(c)["digits"]["eval_sets"]["photo_patches"].update(source="svhn"),
-        "photo_patches.source': 'svhn' is not one of ['sample_image_patches', 'uniform_noise',",
+        lambda c: E(c)["digits"]["eval_sets"]["photo_patches"].update(source="lsun"),
+        "photo_patches.source': 'lsun' is not one of ['sample_image_patches', 'uniform_noise',",
     ),
     "option on a test set": (
         lambda c: E(c)["digits"]["eval_sets"]["test"].update(size=3),

@@ -31,7 +31,7 @@ def test_every_rule_uses_an_existing_env():
 
 
 # Import name -> distribution name where they differ.
-DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml"}
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow"}
 
 
 def third_party_imports(files):
