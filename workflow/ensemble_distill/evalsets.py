@@ -16,7 +16,6 @@ import argparse
 import json
 
 import numpy as np
-from scipy import ndimage
 
 from . import cifar, provenance
 from .datasets import Dataset, load_idx_split, raw_files
@@ -30,6 +29,8 @@ def rotate(images, degrees):
     with the default cubic spline and an enlarged canvas, then a centre crop back to H x W.
     uint8 images stay uint8 (rounded and clipped).
     """
+    from scipy import ndimage  # here: tables and metrics import this module for GENERATED
+
     out = ndimage.rotate(images.astype(np.float32), float(degrees), axes=(-1, -2), reshape=True)
     h, w = images.shape[-2:]
     top, left = (out.shape[-2] - h) // 2, (out.shape[-1] - w) // 2
@@ -45,6 +46,7 @@ def translate(images, pixels):
 
 
 SHIFTS = {"rotate": rotate, "translate": translate}
+GENERATED = " (generated)"  # appended to the name of an eval set of generated corruptions
 
 
 def sample_image_patches(shape, size, seed):

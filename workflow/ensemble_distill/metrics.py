@@ -31,10 +31,10 @@ from scipy.special import digamma, logsumexp
 
 from . import provenance
 from .calibration import fit_temperature, scaled
+from .evalsets import GENERATED
 from .io import load_npz
 
 ECE_BINS = 15
-GENERATED = " (generated)"  # appended to the name of an eval set of generated corruptions
 KEYS = ["experiment", "model", "method", "distill_seed", "eval_set", "shift", "intensity", "split"]
 
 

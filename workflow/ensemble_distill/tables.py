@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from . import provenance
+from .evalsets import GENERATED
 from .io import atomic_path
-from .metrics import GENERATED
 from .paper import PAPERS
 
 SUMMARY_METRICS = {  # column title, in table order
