@@ -3,6 +3,7 @@ counts and their BatchEnsemble / MIMO / Hydra versions, augmentation, corruption
 CIFAR paper config end to end on stand-in files."""
 
 import pickle
+import re
 
 import numpy as np
 import pandas as pd
@@ -441,3 +442,63 @@ def test_uint8_images_are_perturbed_in_unit_range():
     # ODS: L2 norm √D · η per example (no clipping at mid-grey).
     norms = moved.flatten(1).norm(dim=1) * 255
     torch.testing.assert_close(norms, torch.full((4,), 3072**0.5), rtol=1e-3, atol=1e-3)
+
+
+CIFAR_CASES = {  # edit of a valid tiny CIFAR experiment -> the error line it must give
+    "corruptions of digits": (
+        lambda e: e.update(dataset={"name": "digits"}, teacher={"arch": "mlp"}),
+        "c_gaussian_noise.kind': 'corrupt' needs a CIFAR dataset",
+    ),
+    "ResNet on digits": (
+        lambda e: (
+            e.update(dataset={"name": "digits"}),
+            e["eval_sets"].pop("c_gaussian_noise"),
+            e["eval_sets"].pop("c_shot_noise"),
+            e["eval_sets"].pop("svhn"),
+        ),
+        "teacher.arch': 'resnet' needs RGB images",
+    ),
+    "ResNet without depth": (
+        lambda e: e["teacher"].pop("depth"),
+        "'depth' is a required property",
+    ),
+    "bad ResNet depth": (
+        lambda e: e["teacher"].update(depth=21),
+        "resnet depth must be 6n + 2",
+    ),
+    "Hydra head of all blocks": (
+        lambda e: e["students"]["hydra3"].update(head={"type": "copy", "layers": 3}),
+        "the teacher has 3 residual blocks, so at most 2 can be copied",
+    ),
+    "MLP head on a ResNet": (
+        lambda e: e["students"]["hydra3"].update(head={"type": "mlp", "hidden": [8]}),
+        "a ResNet Hydra's heads copy the teacher's last residual blocks",
+    ),
+    "narrower MLP student": (
+        lambda e: (
+            e.update(dataset={"name": "digits"}, teacher={"arch": "mlp"}),
+            [
+                e["eval_sets"].pop(k)
+                for k in ("c_gaussian_noise", "c_shot_noise", "svhn", "translate")
+            ],
+            e["students"].update(kd={"method": "kd", "network": {"width": 2}}),
+        ),
+        "students.kd.network': changes a ResNet's depth or width",
+    ),
+    "SVHN on MNIST-shaped data": (
+        lambda e: e["eval_sets"]["svhn"].update(source="fashion_mnist"),
+        "'fashion_mnist' images are 1x28x28",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CIFAR_CASES))
+def test_bad_cifar_configs_name_the_key(case, standin_root):
+    from ensemble_distill.config import ConfigError, validate_config
+
+    config = tiny_config("hydra-cifar10.yaml", standin_root, ["kd", "hydra3"])
+    edit, message = CIFAR_CASES[case]
+    edit(config["experiments"]["hydra_cifar10"])
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(config)
+    validate_config(tiny_config("hydra-cifar10.yaml", standin_root, ["kd", "hydra3"]))

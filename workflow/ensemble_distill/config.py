@@ -239,7 +239,11 @@ def _semantic_problems(config, raw):
                 f"config key '{where}.eval_sets': needs an eval set of kind 'test' (the "
                 f"tables and the cost are measured on it), found {sorted(exp['eval_sets'])}"
             )
-        n_layers = teacher_layers(exp["teacher"])
+        try:
+            n_layers = teacher_layers(exp["teacher"])
+        except ValueError as error:  # a ResNet depth that is not 6n + 2 (6n + 4 for a WRN)
+            problems.append(f"config key '{where}.teacher.depth': {error}")
+            continue
         layer_word = "residual blocks" if exp["teacher"]["arch"] in RESNET_ARCHS else "layers"
         if exp["teacher"]["arch"] in RESNET_ARCHS and dataset not in CORRUPTIBLE_DATASETS:
             problems.append(
