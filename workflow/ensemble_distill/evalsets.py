@@ -84,9 +84,11 @@ FILE_OOD = {
     ),  # fmt: skip
     "mnist": (lambda root, spec: load_idx_split("mnist", "t10k", root)[0], (1, 28, 28)),
     "svhn": (
-        lambda root, spec: cifar.load_svhn_test(root, verify=spec.get("verify", True)),
+        lambda root, spec: cifar.load_svhn_test(
+            root, download=spec.get("download", False), verify=spec.get("verify", True)
+        ),
         (3, 32, 32),
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -129,7 +131,8 @@ def eval_set_files(spec, data_root, dataset=None):
     """Raw files an eval set reads: an OOD set taken from another dataset's files, an
     official corruption file when it is there."""
     if spec["kind"] == "ood":
-        return raw_files({"name": spec["source"]}, data_root)
+        files = raw_files({"name": spec["source"]}, data_root)
+        return [p for p in files if p.is_file()] if spec.get("download") else files
     if spec["kind"] == "corrupt" and dataset in cifar.CORRUPTED_FOLDERS:
         path = cifar.corrupted_path(dataset, spec["corruption"], data_root)
         return [path] if path.is_file() or spec.get("source") == "official" else []
