@@ -107,6 +107,13 @@ down() {
         fi
         rm -f "$STATE/$name.pid"
     done
+    # Clients keep reading /etc/slurm/slurm.conf, and with no controller each one retries
+    # for MessageTimeout - 1 s (9 s by default). Snakemake's SLURM plugin runs `scontrol
+    # show config` on import, so every later Snakemake run would wait that long: say that
+    # nobody answers at once. `up` writes the full config again.
+    if [[ -f /etc/slurm/slurm.conf ]] && ! grep -q '^MessageTimeout=1$' /etc/slurm/slurm.conf; then
+        echo "MessageTimeout=1" >>/etc/slurm/slurm.conf
+    fi
     echo "local SLURM cluster is down"
 }
 

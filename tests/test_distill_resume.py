@@ -1,13 +1,15 @@
 """A distillation job killed mid-run and restarted ends with the same weights and history as
 an uninterrupted one: in Hydra's second phase, during EnD²'s temperature annealing, and in
-a regression job's pack of per-split students."""
+a regression job's pack of per-split students; and a job's pack of distillation seeds."""
+
+import shutil
 
 import pytest
 import torch
 from conftest import two_split_regression
 from ensemble_distill import train as train_module
 from ensemble_distill.datasets import load_dataset
-from ensemble_distill.distill import distill
+from ensemble_distill.distill import distill, distill_pack
 from ensemble_distill.io import load_checkpoint
 from ensemble_distill.teacher import train_teachers
 
@@ -78,3 +80,47 @@ def test_killed_distillation_resumes_to_identical_weights(name, teachers, tmp_pa
         assert a.keys() == b.keys()
         for key in a:
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_a_pack_of_seeds_equals_each_seed_alone_and_resumes_without_retraining(
+    teachers, tmp_path, monkeypatch
+):
+    """distill_pack trains seed after seed in one process: each equals distill() of that
+    seed alone, bit for bit. Killed in seed 1, with the half-written pack folder deleted
+    (as Snakemake does), the rerun replays seed 0 from its kept final state: no epoch of
+    it runs again."""
+    student, _, _ = STUDENTS["hydra"]
+    data, paths = teachers["classification"]
+    for seed in (0, 1):
+        distill(data, student, paths, seed, out=tmp_path / f"alone{seed}.pt",
+                resume_dir=tmp_path / f"alone{seed}")  # fmt: skip
+
+    save = train_module.save_checkpoint
+    saved, kills = [], []
+
+    def save_then_die(path, **payload):
+        save(path, **payload)
+        saved.append(path)
+        if "seed1" in str(path) and not kills:  # once: after seed 1's first epoch
+            kills.append(path)
+            raise Killed
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        distill_pack(data, student, paths, [0, 1], out=tmp_path / "pack", resume_dir=tmp_path / "r")
+    assert (tmp_path / "pack/seed0/model.pt").is_file()
+    shutil.rmtree(tmp_path / "pack")  # Snakemake removes an incomplete directory output
+    saved.clear()
+    written = distill_pack(data, student, paths, [0, 1], out=tmp_path / "pack",
+                           resume_dir=tmp_path / "r")  # fmt: skip
+    assert written == [tmp_path / "pack/seed0/model.pt", tmp_path / "pack/seed1/model.pt"]
+    assert not [p for p in saved if "seed0" in str(p)]  # seed 0: nothing trained again
+    assert not (tmp_path / "r").exists()  # the pack is written: resume state removed
+
+    for seed in (0, 1):
+        alone = load_checkpoint(tmp_path / f"alone{seed}.pt")
+        packed = load_checkpoint(tmp_path / f"pack/seed{seed}/model.pt")
+        assert packed["seed"] == seed and packed["history"] == alone["history"]
+        for a, b in zip(alone["state_dicts"], packed["state_dicts"], strict=True):
+            for key in a:
+                torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)

@@ -328,6 +328,13 @@ def teacher_packs(experiment):
     return [seeds[i : i + size] for i in range(0, len(seeds), size)]
 
 
+def student_packs(experiment):
+    """The distillation seeds each student job trains together: consecutive groups of
+    ``distill_pack`` of ``distill_seeds``."""
+    seeds, size = experiment["distill_seeds"], experiment["distill_pack"]
+    return [seeds[i : i + size] for i in range(0, len(seeds), size)]
+
+
 def pack_label(seeds):
     """A pack's folder name: its first and last seed."""
     return f"seeds{seeds[0]}-{seeds[-1]}"

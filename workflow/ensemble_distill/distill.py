@@ -3,7 +3,7 @@
 Usage::
 
     python -m ensemble_distill.distill --data dataset.npz --student '{"method": "hydra", ...}' \\
-        --teachers t0.pt t1.pt ... --seed 0 --resume results/.resume/... --out model.pt
+        --teachers t0.pt t1.pt ... --seeds 0 1 --resume results/.resume/... --out students/
 
 The method says how the student is built and what each training phase matches: the
 ensemble mean (KD; for regression one Gaussian on the teachers' mixture), teacher m with
@@ -15,6 +15,7 @@ benchmarks distill every split in this one process.
 """
 
 import argparse
+import copy
 import json
 import shutil
 from functools import partial
@@ -184,9 +185,10 @@ def per_split(loss):
     return lambda pack, *batch: pack.map(loss, *batch)
 
 
-def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, device="auto"):
+def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, device="auto",
+            keep_resume=False):  # fmt: skip
     """Distill one student per data split (all splits of a regression benchmark together,
-    as one batched pack of students)."""
+    as one batched pack of students); ``keep_resume`` keeps the final resume state."""
     device = pick_device(device)
     data = Dataset.load(data_path)
     method = method_of(student_cfg)
@@ -239,32 +241,62 @@ def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, dev
         teacher_seeds=teacher_seeds,
         history=history,
     )
-    shutil.rmtree(resume_dir, ignore_errors=True)
+    if not keep_resume:
+        shutil.rmtree(resume_dir, ignore_errors=True)
+
+
+def student_dir(out, seed):
+    return Path(out) / f"seed{seed}"
+
+
+def distill_pack(data_path, student_cfg, teacher_paths, seeds, *, out, resume_dir,
+                 device="auto"):  # fmt: skip
+    """Distill one student per seed of ``seeds``, one after another in this process (one
+    start-up for the pack), each to ``<out>/seed<s>/model.pt``; returns those paths.
+
+    Each seed resumes from its own state under ``resume_dir``. A finished seed's final
+    state stays there until the whole pack is written: Snakemake deletes a half-written
+    pack folder before a rerun, and the rerun then replays that seed from its last epoch
+    instead of training it again. (Batching the seeds as one pack of networks, as teachers
+    do, measured slower here: vmapping a Hydra costs more than it saves.)
+    """
+    paths = []
+    for seed in seeds:
+        log(f"seed {seed}: distilling ({len(paths) + 1} of {len(seeds)} in this job)")
+        path = student_dir(out, seed) / "model.pt"
+        run = Path(resume_dir) / f"seed{seed}"
+        distill(data_path, student_cfg, teacher_paths, seed, out=path, resume_dir=run,
+                device=device, keep_resume=True)  # fmt: skip
+        paths.append(path)
+    shutil.rmtree(resume_dir, ignore_errors=True)  # every seed is written: state superseded
+    return paths
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--student", type=json.loads, required=True)
     parser.add_argument("--teachers", nargs="+", required=True)
-    add_job_arguments(parser, resume_help="resume-state folder (not a rule output)")
+    add_job_arguments(parser, resume_help="resume-state folder (not a rule output)", seeds=True)
     args = parser.parse_args(argv)
     configure_torch(args.threads)
     record = provenance.start(
         config={"student": args.student, "device": args.device, "threads": args.threads},
-        seeds={"distill": args.seed},
         inputs=[args.data, *args.teachers],
     )
     with jobguard.owning(args.resume):
-        distill(
+        paths = distill_pack(
             args.data,
             args.student,
             args.teachers,
-            args.seed,
+            args.seeds,
             out=args.out,
             resume_dir=args.resume,
             device=args.device,
         )
-    provenance.write_sidecar(record, [args.out])
+    for seed, path in zip(args.seeds, paths, strict=True):
+        student = copy.deepcopy(record)
+        student["seeds"] = {"distill": seed, "pack": args.seeds}
+        provenance.write_sidecar(student, [path])
 
 
 if __name__ == "__main__":

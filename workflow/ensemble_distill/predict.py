@@ -10,11 +10,13 @@ checkpoint contributes its K heads. For each eval set the output holds, under
 ``<eval set>/``, ``log_probs`` (or ``log_alpha`` for a Dirichlet student) with shape
 (I, K, N, C) for I shift intensities, plus the set's labels, intensities, shift and
 coords, so that every metric can be recomputed later without the model
-(``io.load_npz(path, group=<eval set>)``). One job per model, not per (model, eval set):
-each job pays torch's start-up once.
+(``io.load_npz(path, group=<eval set>)``). One job per model, not per (model, eval set),
+and with ``--each`` one job for the seeds of a student pack (``<out>/seed<s>.npz``): each
+job pays torch's start-up once.
 """
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -56,7 +58,24 @@ def predict_outputs(model, x, output, device, batch_size=None):
 def predict(checkpoint_paths, eval_set_paths, out, device="auto"):
     """Predictions of the model in ``checkpoint_paths`` on every eval set of
     ``eval_set_paths`` ({name: path}), saved to ``out`` with one group per set."""
+    save_predictions(checkpoint_paths, {n: load_npz(p) for n, p in eval_set_paths.items()},
+                     out, pick_device(device))  # fmt: skip
+
+
+def predict_each(checkpoint_paths, eval_set_paths, out_dir, device="auto"):
+    """Each checkpoint as a model of its own (the seeds of a student pack), saved to
+    ``<out_dir>/seed<seed>.npz``; the eval sets are read once. Returns the paths."""
     device = pick_device(device)
+    eval_sets = {name: load_npz(path) for name, path in eval_set_paths.items()}
+    paths = []
+    for checkpoint in checkpoint_paths:
+        path = Path(out_dir) / f"seed{load_checkpoint(checkpoint)['seed']}.npz"
+        save_predictions([checkpoint], eval_sets, path, device)
+        paths.append(path)
+    return paths
+
+
+def save_predictions(checkpoint_paths, eval_sets, out, device):
     checkpoints = [load_checkpoint(p) for p in checkpoint_paths]
     outputs = {c["output"] for c in checkpoints}
     if len(outputs) != 1 or not outputs <= set(OUTPUT_ARRAYS):
@@ -66,8 +85,8 @@ def predict(checkpoint_paths, eval_set_paths, out, device="auto"):
         )
     output = outputs.pop()
     arrays = {"seeds": [c["seed"] for c in checkpoints]}
-    for name, path in eval_set_paths.items():
-        group = predict_eval_set(checkpoints, output, load_npz(path), device)
+    for name, evalset in eval_sets.items():
+        group = predict_eval_set(checkpoints, output, dict(evalset), device)
         arrays.update({f"{name}/{k}": v for k, v in group.items()})
         log(f"{name}: {output} outputs {group[OUTPUT_ARRAYS[output]].shape}")
     save_npz(out, kind=output, **arrays)
@@ -106,18 +125,25 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoints", nargs="+", required=True)
     parser.add_argument("--eval-sets", nargs="+", required=True, help="name=eval-set.npz")
+    parser.add_argument("--each", action="store_true",
+                        help="each checkpoint is its own model; --out is a folder")  # fmt: skip
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     configure_torch(args.threads)
     eval_sets = dict(item.split("=", 1) for item in args.eval_sets)
-    record = provenance.start(
-        config={"device": args.device, "threads": args.threads, "eval_sets": list(eval_sets)},
-        inputs=[*args.checkpoints, *eval_sets.values()],
-    )
-    predict(args.checkpoints, eval_sets, args.out, device=args.device)
-    provenance.write_sidecar(record, [args.out])
+    config = {"device": args.device, "threads": args.threads, "eval_sets": list(eval_sets)}
+    if not args.each:
+        record = provenance.start(config=config, inputs=[*args.checkpoints, *eval_sets.values()])
+        predict(args.checkpoints, eval_sets, args.out, device=args.device)
+        provenance.write_sidecar(record, [args.out])
+        return
+    records = [provenance.start(config=config, inputs=[c, *eval_sets.values()])
+               for c in args.checkpoints]  # fmt: skip
+    paths = predict_each(args.checkpoints, eval_sets, args.out, device=args.device)
+    for record, path in zip(records, paths, strict=True):
+        provenance.write_sidecar(record, [path])
 
 
 if __name__ == "__main__":

@@ -2,7 +2,13 @@ import json
 
 from ensemble_distill import config as cfg
 from ensemble_distill.codegraph import module_files
-from ensemble_distill.config import cluster_resources, experiments_to_run, pack_label, teacher_packs
+from ensemble_distill.config import (
+    cluster_resources,
+    experiments_to_run,
+    pack_label,
+    student_packs,
+    teacher_packs,
+)
 from ensemble_distill.datasets import raw_files
 from ensemble_distill.evalsets import eval_set_files
 from ensemble_distill.methods import method_of, students_where
@@ -67,12 +73,30 @@ def pack_seeds(wildcards):
     return next(p for p in packs if pack_label(p) == wildcards.pack)
 
 
+def pack_files(root, packs, seeds, name="model.pt"):
+    """(pack folders, files) of ``seeds`` in the packs under ``root``: the folders are
+    what rules depend on (a job's output), the files ``<folder>/seed<s>/<name>`` what the
+    commands read."""
+    packs = [p for p in packs if set(p) & set(seeds)]
+    folder = {seed: f"{root}/{pack_label(p)}" for p in packs for seed in p}
+    return [folder[p[0]] for p in packs], [f"{folder[s]}/seed{s}/{name}" for s in seeds]
+
+
 def teacher_files(exp, seeds):
-    """(pack folders, checkpoint files) of members ``seeds``: the folders are what rules
-    depend on (a training job's output), the files what the commands read."""
-    packs = [p for p in teacher_packs(EXPERIMENTS[exp]) if set(p) & set(seeds)]
-    folder = {seed: f"results/{exp}/teachers/{pack_label(p)}" for p in packs for seed in p}
-    return [folder[p[0]] for p in packs], [f"{folder[s]}/seed{s}/model.pt" for s in seeds]
+    """(pack folders, checkpoint files) of teacher members ``seeds``."""
+    return pack_files(f"results/{exp}/teachers", teacher_packs(EXPERIMENTS[exp]), seeds)
+
+
+def student_files(exp, student, seeds):
+    """(pack folders, checkpoint files) of ``student``'s distillation ``seeds``."""
+    root = f"results/{exp}/students/{student}"
+    return pack_files(root, student_packs(EXPERIMENTS[exp]), seeds)
+
+
+def student_pack_seeds(wildcards):
+    """The distillation seeds of the student pack ``wildcards.pack``."""
+    packs = student_packs(experiment(wildcards))
+    return next(p for p in packs if pack_label(p) == wildcards.pack)
 
 
 def all_teacher_packs(wildcards):
@@ -96,18 +120,28 @@ def student_teacher_files(wildcards):
     return teacher_files(wildcards.exp, student_teacher_seeds(wildcards))[1]
 
 
-def model_checkpoints(wildcards):
-    """The inputs behind an evaluated model: all teacher packs, or one student."""
-    if wildcards.model == "ensemble":
-        return all_teacher_packs(wildcards)
-    return f"results/{wildcards.exp}/students/{wildcards.model}/model.pt"
+def prediction_files(exp, model):
+    """(what the metrics job depends on, the file it reads) of an evaluated model: the
+    ensemble's prediction file, or a student seed's file in its pack's folder."""
+    if model == "ensemble":
+        path = f"results/{exp}/predictions/ensemble.npz"
+        return path, path
+    student, seed_dir = model.split("/")
+    seed = seed_dir.removeprefix("seed")
+    packs = [p for p in student_packs(EXPERIMENTS[exp]) if int(seed) in p]
+    folder = f"results/{exp}/predictions/{student}/{pack_label(packs[0])}"
+    return folder, f"{folder}/seed{seed}.npz"
 
 
-def model_checkpoint_files(wildcards):
-    """The checkpoint files of an evaluated model: every member's, or the student's."""
-    if wildcards.model == "ensemble":
-        return all_teacher_files(wildcards)
-    return model_checkpoints(wildcards)
+def experiment_eval_sets(wildcards):
+    """The eval-set files of the experiment, in config order."""
+    return expand(
+        "results/{exp}/evalsets/{evalset}.npz", exp=wildcards.exp, evalset=experiment(wildcards)["eval_sets"]
+    )
+
+
+def named_eval_sets(wildcards, input):
+    return [f"{name}={path}" for name, path in zip(experiment(wildcards)["eval_sets"], input.evalsets)]
 
 
 def model_identity(wildcards):
@@ -198,15 +232,27 @@ def paper_rows(wildcards):
     return f"--paper-rows {' '.join(rows)}" if rows else ""
 
 
-def student_checkpoints(exp, students):
-    return expand(
-        "results/{exp}/students/{model}/model.pt", exp=exp, model=seeded(exp, students)
-    )
+def student_checkpoints(exp, students, seeds=None):
+    """(pack folders, checkpoint files) of ``students`` at ``seeds`` (default: all
+    distillation seeds), student by student."""
+    seeds = seeds or EXPERIMENTS[exp]["distill_seeds"]
+    folders, files = [], []
+    for student in students:
+        f, c = student_files(exp, student, seeds)
+        folders += f
+        files += c
+    return folders, files
 
 
-def named_checkpoints(paths):
-    """'student=path' for student checkpoint paths .../students/<student>/seed<s>/model.pt."""
-    return [f"{path.split('/')[-3]}={path}" for path in paths]
+def first_seed_checkpoints(exp):
+    """Every student's checkpoint at the first distillation seed (Table 5's timings)."""
+    return student_checkpoints(exp, EXPERIMENTS[exp]["students"], EXPERIMENTS[exp]["distill_seeds"][:1])
+
+
+def named_checkpoints(exp, students):
+    """'student=path' for every checkpoint of ``students``."""
+    files = student_checkpoints(exp, students)[1]
+    return [f"{path.split('/')[3]}={path}" for path in files]
 
 
 def analysis_step(exp):

@@ -1,25 +1,23 @@
 # One job per model stores every member's / head's log-probabilities on all eval sets once
-# (one torch start-up per model, not per eval set).
-rule predict:
+# (one torch start-up per model, not per eval set): the ensemble's teachers together, and
+# the seeds of a student pack (config distill_pack) each as a model of its own. Both rules
+# take the `predict` resources.
+rule predict_ensemble:
     input:
         code=code("predict"),
-        checkpoints=model_checkpoints,
-        evalsets=lambda wc: expand(
-            "results/{exp}/evalsets/{evalset}.npz", exp=wc.exp, evalset=EXPERIMENTS[wc.exp]["eval_sets"]
-        ),
+        checkpoints=all_teacher_packs,
+        evalsets=experiment_eval_sets,
     output:
-        predictions="results/{exp}/predictions/{model}.npz",
-        provenance="results/{exp}/predictions/{model}.provenance.json",
+        predictions="results/{exp}/predictions/ensemble.npz",
+        provenance="results/{exp}/predictions/ensemble.provenance.json",
     log:
-        "logs/predict/{exp}/{model}.log",
+        "logs/predict/{exp}/ensemble.log",
     benchmark:
-        "benchmarks/predict/{exp}/{model}.tsv"
+        "benchmarks/predict_ensemble/{exp}.tsv"
     params:
-        checkpoints=model_checkpoint_files,
+        checkpoints=all_teacher_files,
         device=DEVICE,
-        evalsets=lambda wc, input: [
-            f"{name}={path}" for name, path in zip(EXPERIMENTS[wc.exp]["eval_sets"], input.evalsets)
-        ],
+        evalsets=named_eval_sets,
     threads: job_threads("predict")
     resources:
         **job_resources("predict"),
@@ -31,10 +29,36 @@ rule predict:
         "--out {output.predictions} > {log} 2>&1"
 
 
+rule predict_students:
+    input:
+        code=code("predict"),
+        checkpoints="results/{exp}/students/{student}/{pack}",
+        evalsets=experiment_eval_sets,
+    output:
+        predictions=directory("results/{exp}/predictions/{student}/{pack}"),
+    log:
+        "logs/predict/{exp}/{student}/{pack}.log",
+    benchmark:
+        "benchmarks/predict_students/{exp}/{student}/{pack}.tsv"
+    params:
+        checkpoints=lambda wc: student_files(wc.exp, wc.student, student_pack_seeds(wc))[1],
+        device=DEVICE,
+        evalsets=named_eval_sets,
+    threads: job_threads("predict")
+    resources:
+        **job_resources("predict"),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m ensemble_distill.predict --each --checkpoints {params.checkpoints} "
+        "--eval-sets {params.evalsets} --device {params.device} --threads {threads} "
+        "--out {output.predictions} > {log} 2>&1"
+
+
 rule compute_metrics:
     input:
         code=code("metrics"),
-        predictions="results/{exp}/predictions/{model}.npz",
+        predictions=lambda wc: prediction_files(wc.exp, wc.model)[0],
     output:
         metrics="results/{exp}/metrics/{model}.parquet",
         per_example="results/{exp}/per_example/{model}.parquet",
@@ -43,6 +67,7 @@ rule compute_metrics:
     benchmark:
         "benchmarks/compute_metrics/{exp}/{model}.tsv"
     params:
+        predictions=lambda wc: prediction_files(wc.exp, wc.model)[1],
         model=lambda wc: model_identity(wc)["name"],
         method=lambda wc: model_identity(wc)["method"],
         seed=lambda wc: model_identity(wc)["seed"],
@@ -55,7 +80,7 @@ rule compute_metrics:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m ensemble_distill.metrics --predictions {input.predictions} "
+        "python -m ensemble_distill.metrics --predictions {params.predictions} "
         "--experiment {wildcards.exp} --model {params.model} --method {params.method} "
         "{params.seed} --out {output.metrics} "
         "--per-example {output.per_example} {params.validation} > {log} 2>&1"
@@ -67,12 +92,7 @@ rule measure_cost:
     input:
         code=code("cost"),
         teachers=all_teacher_packs,
-        students=lambda wc: expand(
-            "results/{exp}/students/{student}/seed{seed}/model.pt",
-            exp=wc.exp,
-            student=EXPERIMENTS[wc.exp]["students"],
-            seed=EXPERIMENTS[wc.exp]["distill_seeds"][0],
-        ),
+        students=lambda wc: first_seed_checkpoints(wc.exp)[0],
         evalset=lambda wc: f"results/{wc.exp}/evalsets/{test_set(wc.exp)}.npz",
     output:
         cost="results/{exp}/cost.parquet",
@@ -82,8 +102,9 @@ rule measure_cost:
         "benchmarks/measure_cost/{exp}.tsv"
     params:
         teachers=all_teacher_files,
-        students=lambda wc, input: [
-            f"{name}={path}" for name, path in zip(EXPERIMENTS[wc.exp]["students"], input.students)
+        students=lambda wc: [
+            f"{name}={path}"
+            for name, path in zip(EXPERIMENTS[wc.exp]["students"], first_seed_checkpoints(wc.exp)[1])
         ],
     threads: job_threads("measure_cost")
     resources:

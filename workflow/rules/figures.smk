@@ -179,8 +179,8 @@ rule analyse_jacobians:
         code=code("analysis"),
         data="results/{exp}/dataset.npz",
         teachers=all_teacher_packs,
-        distilled=lambda wc: student_checkpoints(wc.exp, jacobian_students(wc.exp)[0]),
-        scratch=lambda wc: student_checkpoints(wc.exp, jacobian_students(wc.exp)[1]),
+        distilled=lambda wc: student_checkpoints(wc.exp, jacobian_students(wc.exp)[0])[0],
+        scratch=lambda wc: student_checkpoints(wc.exp, jacobian_students(wc.exp)[1])[0],
     output:
         jacobians="results/{exp}/analysis/jacobians.parquet",
         snr="results/{exp}/analysis/grad_snr.parquet",
@@ -192,8 +192,8 @@ rule analyse_jacobians:
         teachers=all_teacher_files,
         step=lambda wc: analysis_step(wc.exp),
         temperature=lambda wc: analysis_temperature(wc.exp),
-        distilled=lambda wc, input: named_checkpoints(input.distilled),
-        scratch=lambda wc, input: named_checkpoints(input.scratch),
+        distilled=lambda wc: named_checkpoints(wc.exp, jacobian_students(wc.exp)[0]),
+        scratch=lambda wc: named_checkpoints(wc.exp, jacobian_students(wc.exp)[1]),
     threads: job_threads("predict")
     resources:
         **job_resources("predict"),
