@@ -139,8 +139,9 @@ def test_best_validation_epoch_is_kept_when_it_is_not_the_last(tmp_path):
 
 @pytest.mark.parametrize("kind", ["adam", "sgd"])
 def test_optimizer_steps_equal_torch_optim(kind, tmp_path):
-    """optim.Optimizer runs torch's functional updates; with two groups (other lr and weight
-    decay), a parameter without gradient and a resumed state it must match torch.optim."""
+    """optim.Optimizer runs torch's fused functional updates; with two groups (other lr and
+    weight decay), a parameter without gradient and a resumed state it must match
+    torch.optim's fused optimisers bit for bit."""
     from ensemble_distill.optim import Optimizer
 
     torch.manual_seed(0)
@@ -152,8 +153,8 @@ def test_optimizer_steps_equal_torch_optim(kind, tmp_path):
                 {"params": [model.bias], "lr": 0.03, "weight_decay": 0.0}]  # fmt: skip
 
     mine = Optimizer(groups(ours), kind, momentum=0.8)
-    reference = (torch.optim.Adam(groups(theirs)) if kind == "adam"
-                 else torch.optim.SGD(groups(theirs), momentum=0.8))  # fmt: skip
+    reference = (torch.optim.Adam(groups(theirs), fused=True) if kind == "adam"
+                 else torch.optim.SGD(groups(theirs), momentum=0.8, fused=True))  # fmt: skip
     for step in range(6):
         if step == 3:  # resume from a saved state
             train_module.save_checkpoint(tmp_path / "opt.pt", **mine.state_dict())
