@@ -8,20 +8,59 @@ Usage::
 Extra arguments go to Snakemake.
 
 Stages are Snakemake rules; per rule it prints the job count, the summed job time from
-the rules' ``benchmark:`` files, and the total wall time of the whole run.
+the rules' ``benchmark:`` files, and the total wall time of the whole run; then how many
+seconds ran 0, 1, 2, ... jobs at once (idle cores) and which jobs ended last.
 """
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ [\d:]{8} \d{4})\]$")
+EVENT = re.compile(r"^(?:local)?rule (\w+):$|^Finished jobid: (\d+)|^\s+jobid: (\d+)$")
+
+
+def occupancy(log, wall):
+    """How many jobs ran in each second of the run (from Snakemake's log, 1 s resolution):
+    seconds with 0, 1, 2, ... jobs running, and the jobs that ended last."""
+    stamp, started, ended, rule = None, {}, {}, None
+    for line in log.read_text().splitlines():
+        if m := STAMP.match(line):
+            stamp = datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y").timestamp()
+        elif m := EVENT.match(line):
+            if m.group(1):
+                rule = m.group(1)
+            elif m.group(3) and rule:
+                started[m.group(3)] = (stamp, rule)
+                rule = None
+            elif m.group(2):
+                ended[m.group(2)] = stamp
+    jobs = [(t0, ended[j], r) for j, (t0, r) in started.items() if j in ended]
+    if not jobs:
+        return "no job timeline in the Snakemake log"
+    first = min(t0 for t0, _, _ in jobs)
+    running = Counter()
+    for t in range(int(first), int(max(t1 for _, t1, _ in jobs))):
+        running[sum(t0 <= t < t1 for t0, t1, _ in jobs)] += 1
+    last = sorted(jobs, key=lambda j: j[1])[-4:]
+    return (
+        "seconds with n jobs running: "
+        + ", ".join(f"{n}: {running[n]}" for n in sorted(running))
+        + "; last to finish: "
+        + ", ".join(f"{r} ({t1 - t0:.0f} s)" for t0, t1, r in last)
+    )
 
 
 def main():
@@ -43,9 +82,11 @@ def main():
         if args.data_root:
             extra += ["--config", f"data_root={Path(args.data_root).resolve()}"]
         tic = time.perf_counter()
-        cmd = [sys.executable, "-m", "snakemake", "--cores", args.cores, "-q", *extra]
-        run = subprocess.run(cmd, cwd=work)
+        cmd = [sys.executable, "-m", "snakemake", "--cores", args.cores, *extra]
+        run = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
         wall = time.perf_counter() - tic
+        if run.returncode:
+            print(run.stdout[-5000:], run.stderr[-5000:])
         rows = []
         for tsv in (work / "benchmarks").rglob("*.tsv"):
             rule = tsv.relative_to(work / "benchmarks").parts[0]
@@ -56,6 +97,7 @@ def main():
             f"summed job time {stages['sum'].sum():.0f} s; wall time {wall:.0f} s "
             f"on {args.cores} cores; snakemake exit {run.returncode}"
         )
+        print(occupancy(next((work / ".snakemake/log").glob("*.snakemake.log")), wall))
         if args.keep:
             shutil.copytree(work / "results", args.keep, dirs_exist_ok=True)
         sys.exit(run.returncode)
