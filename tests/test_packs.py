@@ -13,6 +13,7 @@ from ensemble_distill import train as train_module
 from ensemble_distill.datasets import load_dataset, regression_dataset
 from ensemble_distill.io import load_checkpoint
 from ensemble_distill.models import Members, build_model, load_model
+from ensemble_distill.optim import Optimizer
 from ensemble_distill.teacher import train_teachers
 
 TEACHER = {"arch": "mlp", "hidden": [16],
@@ -77,6 +78,26 @@ def test_frozen_members_see_new_weights(policy):
     after = members(x)
     torch.testing.assert_close(after[:, 0], before[:, 0])
     assert not torch.allclose(after[:, 1], before[:, 1])
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+def test_members_see_the_optimizers_steps(policy, kind):
+    """Validation inside fit runs under no_grad, where the stacked weights are cached by the
+    tensors' version counters; the optimiser's fused in-place updates must refresh them
+    (they did not bump the counters: every epoch was validated on the first weights)."""
+    members = Members(networks(2))
+    opt = Optimizer([{"params": list(members.parameters()), "lr": 0.1, "weight_decay": 0.0}],
+                    kind)  # fmt: skip
+    x = torch.randn(4, 6)
+    with torch.no_grad():
+        before = members(x)
+    members(x).square().sum().backward()
+    opt.step()
+    with torch.no_grad():
+        after = members(x)
+        fresh = torch.stack([net(x) for net in members], dim=1)  # no stack, no cache
+    torch.testing.assert_close(after, fresh, rtol=1e-6, atol=1e-6)
+    assert (after - before).abs().max() > 1e-3
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ torch's default updates by float rounding only (the same formulas, reordered).
 """
 
 import torch
+from torch.autograd.graph import increment_version
 from torch.optim.adam import adam
 from torch.optim.sgd import sgd
 
@@ -51,6 +52,9 @@ class Optimizer:
                 self._adam(params, grads, [s for _, s in active], group)
             else:
                 self._sgd(params, grads, [s for _, s in active], group)
+            # Fused kernels update in place without bumping the tensors' version counters,
+            # which autograd's checks and Members' cached weight stacks rely on.
+            increment_version(params)
 
     @staticmethod
     def _adam(params, grads, states, group):
