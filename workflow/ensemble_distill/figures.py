@@ -139,7 +139,9 @@ def ood_histograms(per_example, models):
                 continue
             bins = np.linspace(0, part[score].max(), 40)
             for name, group in part[part["shift"].isin(["none", "ood"])].groupby("eval_set"):
-                ax.hist(group[score], bins=bins, alpha=0.5, density=True, label=name)
+                # one filled outline per set, not 40 bar patches: half the drawing time
+                ax.hist(group[score], bins=bins, alpha=0.5, density=True, label=name,
+                        histtype="stepfilled")  # fmt: skip
             ax.set_yscale("log")
             ax.legend(fontsize=7)
     fig.tight_layout()
