@@ -8,8 +8,8 @@ from ensemble_distill.metrics import (
     classification_metrics,
     dirichlet_uncertainties,
     ece,
+    ensemble_log_mean,
     evaluate_predictions,
-    mean_log_probs,
     per_example_frame,
     uncertainties,
 )
@@ -21,7 +21,7 @@ def log(p):
 
 def metrics_of(log_probs, labels):
     """Aggregate metrics of (K, N, C) member log-probabilities."""
-    return classification_metrics(mean_log_probs(log_probs), uncertainties(log_probs), labels)
+    return classification_metrics(ensemble_log_mean(log_probs), uncertainties(log_probs), labels)
 
 
 def test_perfect_predictions():

@@ -13,15 +13,20 @@ import itertools
 import math
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import log_softmax, logsumexp
 
 MAX_SUBSETS = 20  # random k-subsets per ensemble size (all of them when there are fewer)
 
 
+def log_mean_exp(a, axis=0):
+    """log of the mean of exp(a) along ``axis``, without overflow (numpy's logaddexp, so
+    that jobs without a temperature fit need not import scipy: 1.3 s per job here)."""
+    return np.logaddexp.reduce(a, axis=axis) - math.log(a.shape[axis])
+
+
 def scaled(log_mean, t):
     """log softmax(log p̄ / t), (N, C)."""
-    return log_softmax(log_mean / t, axis=-1)
+    z = log_mean / t
+    return z - np.logaddexp.reduce(z, axis=-1, keepdims=True)
 
 
 def nll_at(log_mean, labels, t):
@@ -30,6 +35,8 @@ def nll_at(log_mean, labels, t):
 
 def fit_temperature(log_mean, labels):
     """t* = argmin_t NLL(softmax(log p̄ / t)) on validation; Nelder–Mead from t = 1."""
+    from scipy.optimize import minimize
+
     result = minimize(
         lambda v: nll_at(log_mean, labels, abs(v[0]) + 1e-6),
         x0=[1.0],
@@ -41,7 +48,7 @@ def fit_temperature(log_mean, labels):
 
 def ensemble_log_mean(log_probs):
     """log p̄ (N, C) of members' log-probabilities (K, N, C)."""
-    return logsumexp(log_probs, axis=0) - math.log(len(log_probs))
+    return log_mean_exp(log_probs, axis=0)
 
 
 def subsets(k, n_members, rng, limit=MAX_SUBSETS):

@@ -27,10 +27,9 @@ import argparse
 
 import numpy as np
 import pandas as pd
-from scipy.special import digamma, logsumexp
 
 from . import provenance
-from .calibration import fit_temperature, scaled
+from .calibration import ensemble_log_mean, fit_temperature, log_mean_exp, scaled
 from .evalsets import GENERATED
 from .io import load_npz
 
@@ -39,9 +38,6 @@ KEYS = ["experiment", "model", "method", "distill_seed", "eval_set", "shift", "i
 
 
 # ----------------------------------------------------------------------------- per example
-def mean_log_probs(log_probs):
-    """log p̄ (N, C) of the uniform mixture of K members' log-probabilities (K, N, C)."""
-    return logsumexp(log_probs, axis=0) - np.log(log_probs.shape[0])
 
 
 def entropy(log_p):
@@ -70,7 +66,7 @@ def disagreement(log_probs):
 def uncertainties(log_probs):
     """Per-example total, expected data and model uncertainty (nats) and the members'
     diversity (pairwise KL, disagreement; NaN for one member) for (K, N, C) inputs."""
-    total = entropy(mean_log_probs(log_probs))
+    total = entropy(ensemble_log_mean(log_probs))
     data = entropy(log_probs).mean(0)
     several = log_probs.shape[0] > 1
     missing = np.full_like(total, np.nan)
@@ -85,6 +81,8 @@ def uncertainties(log_probs):
 
 def dirichlet_uncertainties(log_alpha):
     """Per-example uncertainties of Dirichlet outputs, log α with shape (N, C)."""
+    from scipy.special import digamma  # only Dirichlet students need scipy
+
     alpha = np.exp(log_alpha)
     alpha0 = alpha.sum(-1, keepdims=True)
     total = entropy(log_alpha - np.log(alpha0))
@@ -103,10 +101,10 @@ def predictive(pred, level):
     """(log p̄ (N, C), per-example uncertainties) of one prediction file at intensity index."""
     if pred["kind"] == "dirichlet":
         log_alpha = pred["log_alpha"][level, 0].astype(np.float64)
-        log_mean = log_alpha - logsumexp(log_alpha, axis=-1, keepdims=True)
+        log_mean = log_alpha - np.logaddexp.reduce(log_alpha, axis=-1, keepdims=True)
         return log_mean, dirichlet_uncertainties(log_alpha)
     log_probs = pred["log_probs"][level].astype(np.float64)
-    return mean_log_probs(log_probs), uncertainties(log_probs)
+    return ensemble_log_mean(log_probs), uncertainties(log_probs)
 
 
 # ----------------------------------------------------------------------------- aggregates
@@ -175,7 +173,7 @@ def classification_metrics(log_mean, per_example, labels, temperature=None):
 def mixture_log_density(mean, var, targets):
     """log of (1/K) Σ_k N(y; μ_k, σ_k²) per example; mean and var (K, N), targets (N,)."""
     log_normal = -0.5 * (np.log(2 * np.pi * var) + (targets - mean) ** 2 / var)
-    return logsumexp(log_normal, axis=0) - np.log(len(mean))
+    return log_mean_exp(log_normal, axis=0)
 
 
 def regression_uncertainties(mean, var):
