@@ -38,8 +38,6 @@ KEYS = ["experiment", "model", "method", "distill_seed", "eval_set", "shift", "i
 
 
 # ----------------------------------------------------------------------------- per example
-
-
 def entropy(log_p):
     return -(np.exp(log_p) * log_p).sum(-1)
 

@@ -16,13 +16,14 @@ job pays torch's start-up once.
 """
 
 import argparse
+import copy
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import provenance
-from .io import load_checkpoint, load_npz, save_npz
+from .io import file_sha256, load_checkpoint, load_npz, save_npz
 from .losses import MIN_LOG_VAR
 from .models import load_members, load_model
 from .train import configure_torch, log, pick_device
@@ -58,8 +59,9 @@ def predict_outputs(model, x, output, device, batch_size=None):
 def predict(checkpoint_paths, eval_set_paths, out, device="auto"):
     """Predictions of the model in ``checkpoint_paths`` on every eval set of
     ``eval_set_paths`` ({name: path}), saved to ``out`` with one group per set."""
-    save_predictions(checkpoint_paths, {n: load_npz(p) for n, p in eval_set_paths.items()},
-                     out, pick_device(device))  # fmt: skip
+    checkpoints = [load_checkpoint(p) for p in checkpoint_paths]
+    save_predictions(checkpoints, {n: load_npz(p) for n, p in eval_set_paths.items()}, out,
+                     pick_device(device), checkpoint_paths)  # fmt: skip
 
 
 def predict_each(checkpoint_paths, eval_set_paths, out_dir, device="auto"):
@@ -68,15 +70,17 @@ def predict_each(checkpoint_paths, eval_set_paths, out_dir, device="auto"):
     device = pick_device(device)
     eval_sets = {name: load_npz(path) for name, path in eval_set_paths.items()}
     paths = []
-    for checkpoint in checkpoint_paths:
-        path = Path(out_dir) / f"seed{load_checkpoint(checkpoint)['seed']}.npz"
-        save_predictions([checkpoint], eval_sets, path, device)
+    for checkpoint_path in checkpoint_paths:
+        checkpoint = load_checkpoint(checkpoint_path)
+        path = Path(out_dir) / f"seed{checkpoint['seed']}.npz"
+        save_predictions([checkpoint], eval_sets, path, device, [checkpoint_path])
         paths.append(path)
     return paths
 
 
-def save_predictions(checkpoint_paths, eval_sets, out, device):
-    checkpoints = [load_checkpoint(p) for p in checkpoint_paths]
+def save_predictions(checkpoints, eval_sets, out, device, checkpoint_paths):
+    """Predictions of the model made of loaded ``checkpoints`` (read from
+    ``checkpoint_paths``, for error messages) on ``eval_sets`` ({name: arrays})."""
     outputs = {c["output"] for c in checkpoints}
     if len(outputs) != 1 or not outputs <= set(OUTPUT_ARRAYS):
         raise ValueError(
@@ -139,10 +143,11 @@ def main(argv=None):
         predict(args.checkpoints, eval_sets, args.out, device=args.device)
         provenance.write_sidecar(record, [args.out])
         return
-    records = [provenance.start(config=config, inputs=[c, *eval_sets.values()])
-               for c in args.checkpoints]  # fmt: skip
+    shared = provenance.start(config=config, inputs=eval_sets.values())  # hashed once
     paths = predict_each(args.checkpoints, eval_sets, args.out, device=args.device)
-    for record, path in zip(records, paths, strict=True):
+    for checkpoint, path in zip(args.checkpoints, paths, strict=True):
+        record = copy.deepcopy(shared)  # each seed's file lists its own checkpoint only
+        record["inputs"][checkpoint] = file_sha256(checkpoint)
         provenance.write_sidecar(record, [path])
 
 

@@ -67,19 +67,23 @@ def ood_files(wildcards):
     return [str(p) for p in eval_set_files(spec, DATA_ROOT, experiment(wildcards)["dataset"]["name"])]
 
 
+def pack_of(packs, label):
+    """The seeds of the pack named ``label`` (a ``{pack}`` wildcard)."""
+    return next(p for p in packs if pack_label(p) == label)
+
+
 def pack_seeds(wildcards):
     """The member seeds of the teacher pack ``wildcards.pack``."""
-    packs = teacher_packs(experiment(wildcards))
-    return next(p for p in packs if pack_label(p) == wildcards.pack)
+    return pack_of(teacher_packs(experiment(wildcards)), wildcards.pack)
 
 
-def pack_files(root, packs, seeds, name="model.pt"):
+def pack_files(root, packs, seeds, file="seed{}/model.pt"):
     """(pack folders, files) of ``seeds`` in the packs under ``root``: the folders are
-    what rules depend on (a job's output), the files ``<folder>/seed<s>/<name>`` what the
-    commands read."""
+    what rules depend on (a job's output), the files ``<folder>/<file with the seed>``
+    what the commands read."""
     packs = [p for p in packs if set(p) & set(seeds)]
     folder = {seed: f"{root}/{pack_label(p)}" for p in packs for seed in p}
-    return [folder[p[0]] for p in packs], [f"{folder[s]}/seed{s}/{name}" for s in seeds]
+    return [folder[p[0]] for p in packs], [f"{folder[s]}/{file.format(s)}" for s in seeds]
 
 
 def teacher_files(exp, seeds):
@@ -95,8 +99,7 @@ def student_files(exp, student, seeds):
 
 def student_pack_seeds(wildcards):
     """The distillation seeds of the student pack ``wildcards.pack``."""
-    packs = student_packs(experiment(wildcards))
-    return next(p for p in packs if pack_label(p) == wildcards.pack)
+    return pack_of(student_packs(experiment(wildcards)), wildcards.pack)
 
 
 def all_teacher_packs(wildcards):
@@ -127,10 +130,10 @@ def prediction_files(exp, model):
         path = f"results/{exp}/predictions/ensemble.npz"
         return path, path
     student, seed_dir = model.split("/")
-    seed = seed_dir.removeprefix("seed")
-    packs = [p for p in student_packs(EXPERIMENTS[exp]) if int(seed) in p]
-    folder = f"results/{exp}/predictions/{student}/{pack_label(packs[0])}"
-    return folder, f"{folder}/seed{seed}.npz"
+    root = f"results/{exp}/predictions/{student}"
+    seed = int(seed_dir.removeprefix("seed"))
+    (folder,), (path,) = pack_files(root, student_packs(EXPERIMENTS[exp]), [seed], "seed{}.npz")
+    return folder, path
 
 
 def experiment_eval_sets(wildcards):
@@ -251,8 +254,7 @@ def first_seed_checkpoints(exp):
 
 def named_checkpoints(exp, students):
     """'student=path' for every checkpoint of ``students``."""
-    files = student_checkpoints(exp, students)[1]
-    return [f"{path.split('/')[3]}={path}" for path in files]
+    return [f"{s}={path}" for s in students for path in student_checkpoints(exp, [s])[1]]
 
 
 def analysis_step(exp):
