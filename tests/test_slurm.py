@@ -101,7 +101,10 @@ SLOW_TEACHER = """
 experiments:
   slow:
     dataset: {name: spiral, arms: 3, train_per_arm: 2000, noise: 0.1, seed: 0}
-    teacher: {arch: mlp, hidden: [64, 64], train: {epochs: 200, batch_size: 32}}
+    teacher:
+      arch: mlp
+      hidden: [64, 64]
+      train: {epochs: 200, batch_size: 32, checkpoint_interval: 0}  # a resume state per epoch
     ensemble: {size: 1}
     distill_seeds: [0]
     students: {kd: {method: kd}}
