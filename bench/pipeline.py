@@ -34,7 +34,9 @@ EVENT = re.compile(r"^(?:local)?rule (\w+):$|^Finished jobid: (\d+)|^\s+jobid: (
 
 def occupancy(log, wall):
     """How many jobs ran in each second of the run (from Snakemake's log, 1 s resolution):
-    seconds with 0, 1, 2, ... jobs running, and the jobs that ended last."""
+    seconds with 0, 1, 2, ... jobs running, the jobs that ended last, and the seconds of
+    the wall time outside any job (Snakemake's start-up and DAG before the first job,
+    its wrap-up after the last)."""
     stamp, started, ended, rule = None, {}, {}, None
     for line in log.read_text().splitlines():
         if m := STAMP.match(line):
@@ -55,11 +57,13 @@ def occupancy(log, wall):
     for t in range(int(first), int(max(t1 for _, t1, _ in jobs))):
         running[sum(t0 <= t < t1 for t0, t1, _ in jobs)] += 1
     last = sorted(jobs, key=lambda j: j[1])[-4:]
+    span = max(t1 for _, t1, _ in jobs) - first
     return (
         "seconds with n jobs running: "
         + ", ".join(f"{n}: {running[n]}" for n in sorted(running))
         + "; last to finish: "
         + ", ".join(f"{r} ({t1 - t0:.0f} s)" for t0, t1, r in last)
+        + f"; {wall - span:.0f} s of the wall time outside the first job's start to the last's end"
     )
 
 
@@ -68,7 +72,7 @@ def main():
     parser.add_argument("--configfile", default="config.yaml", help="relative to the repo")
     parser.add_argument("--data-root", help="real datasets (made absolute for the copy)")
     parser.add_argument("--cores", default="2")
-    parser.add_argument("--keep", help="copy results/ here afterwards")
+    parser.add_argument("--keep", help="copy results/ (and the Snakemake log) here afterwards")
     args, extra = parser.parse_known_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -97,9 +101,11 @@ def main():
             f"summed job time {stages['sum'].sum():.0f} s; wall time {wall:.0f} s "
             f"on {args.cores} cores; snakemake exit {run.returncode}"
         )
-        print(occupancy(next((work / ".snakemake/log").glob("*.snakemake.log")), wall))
+        log = next((work / ".snakemake/log").glob("*.snakemake.log"))
+        print(occupancy(log, wall))
         if args.keep:
             shutil.copytree(work / "results", args.keep, dirs_exist_ok=True)
+            shutil.copy(log, Path(args.keep) / "snakemake.log")
         sys.exit(run.returncode)
 
 

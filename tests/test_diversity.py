@@ -3,7 +3,16 @@
 import numpy as np
 import pandas as pd
 import pytest
-from ensemble_distill.calibration import dee, ensemble_curve, fit_temperature, subsets
+from ensemble_distill.calibration import (
+    dee,
+    ensemble_curve,
+    fit_temperature,
+    log_mean_exp,
+    nll_at,
+    scaled,
+    subset_means,
+    subsets,
+)
 from ensemble_distill.metrics import disagreement, evaluate_predictions, pairwise_kl
 from ensemble_distill.tables import diversity_tables, paired_interval
 from scipy.special import log_softmax
@@ -44,6 +53,39 @@ def test_temperature_scaling_recovers_the_temperature_of_the_data():
     logits = rng.normal(scale=3, size=(20000, 5))
     labels = np.array([rng.choice(5, p=p) for p in np.exp(log_softmax(logits / 2, axis=-1))])
     assert fit_temperature(log_softmax(logits, axis=-1), labels) == pytest.approx(2, abs=0.08)
+
+
+def test_log_mean_exp_neither_overflows_nor_loses_tiny_terms():
+    assert log_mean_exp(np.log([[1.0], [3.0]]))[0] == pytest.approx(np.log(2))
+    assert log_mean_exp(np.array([[1000.0], [1000.0]]))[0] == pytest.approx(1000)  # exp: inf
+    # exp(-800) is 0 in float64; the shift keeps both terms: -800 + log((1 + e^-2) / 2)
+    assert log_mean_exp(np.array([[-800.0], [-802.0]]))[0] == pytest.approx(
+        -800 + np.log((1 + np.exp(-2)) / 2), abs=1e-12
+    )
+    assert log_mean_exp(np.array([[-np.inf], [-np.inf]]))[0] == -np.inf
+    assert log_mean_exp(np.array([[-np.inf], [0.0]]))[0] == pytest.approx(np.log(0.5))
+
+
+def test_subset_means_match_the_mixture_and_recompute_underflowing_entries():
+    # Members' probabilities of 2 classes for one example; the last member's class 0
+    # has log p = -800, which exp() cannot hold.
+    log_probs = np.log(np.array([[[0.9, 0.1]], [[0.5, 0.5]], [[0.2, 0.8]]]))
+    mean_of = subset_means(log_probs)
+    np.testing.assert_allclose(np.exp(mean_of([0, 2])), [[0.55, 0.45]], rtol=1e-14)
+    np.testing.assert_allclose(np.exp(mean_of([1])), [[0.5, 0.5]], rtol=1e-14)
+    tiny = np.array([[[-800.0, 0.0]], [[-802.0, 0.0]], [[0.0, -800.0]]])
+    out = subset_means(tiny)([0, 1])
+    assert out[0, 0] == pytest.approx(-800 + np.log((1 + np.exp(-2)) / 2), abs=1e-12)
+    assert out[0, 1] == 0.0
+
+
+def test_nll_at_a_temperature_by_hand():
+    # softmax(log p / 2) of p = (0.9, 0.1) is (√0.9, √0.1) / (√0.9 + √0.1); label 0 then 1.
+    log_mean = np.log(np.array([[0.9, 0.1], [0.9, 0.1]]))
+    by_hand = -np.log(np.sqrt([0.9, 0.1]) / (np.sqrt(0.9) + np.sqrt(0.1)))
+    assert nll_at(log_mean, np.array([0, 1]), 2.0) == pytest.approx(by_hand.mean(), rel=1e-13)
+    np.testing.assert_allclose(np.exp(scaled(log_mean, 2.0))[0], np.exp(-by_hand), rtol=1e-13)
+    assert nll_at(log_mean, np.array([0, 0]), 1.0) == pytest.approx(-np.log(0.9), rel=1e-13)
 
 
 def test_dee_on_hand_made_curves():

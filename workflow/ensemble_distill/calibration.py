@@ -1,4 +1,6 @@
-"""Temperature scaling and the Deep Ensemble Equivalent (DEE). Numpy/scipy only.
+"""Temperature scaling and the Deep Ensemble Equivalent (DEE).
+
+Numpy only, but for the temperature fit (scipy's Nelder–Mead), imported when called.
 
 * Temperature (Diversity Matters; giung2 ``get_optimal_temperature``): t* minimises the
   validation NLL of softmax(log p̄ / t), p̄ the model's mean prediction, by Nelder–Mead from
@@ -18,30 +20,52 @@ MAX_SUBSETS = 20  # random k-subsets per ensemble size (all of them when there a
 
 
 def log_mean_exp(a, axis=0):
-    """log of the mean of exp(a) along ``axis``, without overflow (numpy's logaddexp, so
-    that jobs without a temperature fit need not import scipy: 1.3 s per job here)."""
-    return np.logaddexp.reduce(a, axis=axis) - math.log(a.shape[axis])
+    """log of the mean of exp(a) along ``axis``, shifted by the maximum so that nothing
+    overflows and the largest term is 1 (one exp per element: ~3x faster than numpy's
+    pairwise ``logaddexp.reduce``, and no scipy import for jobs that fit no temperature)."""
+    peak = np.max(a, axis=axis, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0.0)  # all -inf: the result is -inf
+    with np.errstate(divide="ignore"):
+        mean = np.mean(np.exp(a - peak), axis=axis)
+        return np.log(mean) + np.squeeze(peak, axis=axis)
+
+
+def log_softmax(z):
+    """log softmax along the last axis."""
+    return z - (log_mean_exp(z, axis=-1) + math.log(z.shape[-1]))[..., None]
 
 
 def scaled(log_mean, t):
-    """log softmax(log p̄ / t), (N, C). Only calibrated metrics call it, after a temperature
-    fit has imported scipy; scipy's log_softmax is ~25 % faster than logaddexp here, and a
-    DEE curve evaluates it ~40 times per fit."""
-    from scipy.special import log_softmax
-
-    return log_softmax(log_mean / t, axis=-1)
+    """log softmax(log p̄ / t), (N, C)."""
+    return log_softmax(log_mean / t)
 
 
 def nll_at(log_mean, labels, t):
-    return float(-scaled(log_mean, t)[np.arange(len(labels)), labels].mean())
+    return nll_of_temperature(log_mean, labels)(t)
+
+
+def nll_of_temperature(log_mean, labels):
+    """t ↦ NLL of softmax(log p̄ / t), with what does not depend on t computed once: with
+    m = max_c log p̄ and d = log p̄ − m, NLL(t) = mean(m / t + log Σ_c exp(d / t) − log p̄_y / t).
+    A temperature fit evaluates it ~25 times."""
+    peak = log_mean.max(-1)
+    gaps = log_mean - peak[:, None]
+    ones = np.ones(log_mean.shape[-1])  # Σ_c as a matrix-vector product (BLAS)
+    offset = peak.mean() - log_mean[np.arange(len(labels)), labels].mean()
+
+    def nll(t):
+        return float(offset / t + np.log(np.exp(gaps / t) @ ones).mean())
+
+    return nll
 
 
 def fit_temperature(log_mean, labels):
     """t* = argmin_t NLL(softmax(log p̄ / t)) on validation; Nelder–Mead from t = 1."""
     from scipy.optimize import minimize
 
+    nll = nll_of_temperature(log_mean, labels)
     result = minimize(
-        lambda v: nll_at(log_mean, labels, abs(v[0]) + 1e-6),
+        lambda v: nll(abs(v[0]) + 1e-6),
         x0=[1.0],
         method="Nelder-Mead",
         options={"xatol": 1e-3, "fatol": 1e-9},
@@ -64,23 +88,45 @@ def subsets(k, n_members, rng, limit=MAX_SUBSETS):
     return [list(c) for c in sorted(seen)]
 
 
-def nll_scores(log_probs, labels, t):
-    log_mean = ensemble_log_mean(log_probs)
+TINY = 1e-300  # below this a mean of probabilities has lost precision to subnormals
+
+
+def subset_means(log_probs):
+    """A function giving log p̄ (N, C) of any subset of the K members' log-probabilities
+    (K, N, C): p = exp(log p) is computed once, so a subset's mean costs a sum and a log
+    instead of k exps (a DEE curve takes ~1000 subsets). Entries where every chosen
+    member's p is below ``TINY`` (log p < −690) are recomputed from the log-probabilities."""
+    probs = np.exp(log_probs)
+
+    def log_mean(subset):
+        mean = probs[subset].mean(0)
+        with np.errstate(divide="ignore"):
+            out = np.log(mean)
+        tiny = mean < TINY
+        if tiny.any():
+            out[tiny] = log_mean_exp(log_probs[subset][:, tiny], axis=0)
+        return out
+
+    return log_mean
+
+
+def nll_scores(log_probs, log_mean, labels, t):
     return {"nll": nll_at(log_mean, labels, 1.0), "cnll": nll_at(log_mean, labels, t)}
 
 
 def ensemble_curve(val_log_probs, val_labels, test_log_probs, test_labels, score=nll_scores,
                    seed=0):  # fmt: skip
     """Rows (size k, subsets, metrics...) for deep ensembles of k of the K members: the mean
-    over k-subsets of ``score(test log-probs of the subset, labels, t*)``, t* fitted on the
-    validation set."""
+    over k-subsets of ``score(test log-probs of the subset, their log p̄, labels, t*)``, t*
+    fitted on the validation set."""
     rng = np.random.default_rng(seed)
+    val_mean, test_mean = subset_means(val_log_probs), subset_means(test_log_probs)
     rows = []
     for k in range(1, len(test_log_probs) + 1):
         scores = []
         for subset in subsets(k, len(test_log_probs), rng):
-            t = fit_temperature(ensemble_log_mean(val_log_probs[subset]), val_labels)
-            scores.append(score(test_log_probs[subset], test_labels, t))
+            t = fit_temperature(val_mean(subset), val_labels)
+            scores.append(score(test_log_probs[subset], test_mean(subset), test_labels, t))
         means = {m: float(np.mean([s[m] for s in scores])) for m in scores[0]}
         rows.append({"size": k, "subsets": len(scores), **means})
     return rows
@@ -124,8 +170,7 @@ def main(argv=None):
         inputs=[args.predictions],
     )
 
-    def score(log_probs, labels, t):
-        log_mean = ensemble_log_mean(log_probs)
+    def score(log_probs, log_mean, labels, t):
         plain = labelled_metrics(log_mean, labels)
         calibrated = labelled_metrics(scaled(log_mean, t), labels)
         diversity = pairwise_kl(log_probs).mean() if len(log_probs) > 1 else np.nan

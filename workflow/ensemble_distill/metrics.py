@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import provenance
-from .calibration import ensemble_log_mean, fit_temperature, log_mean_exp, scaled
+from .calibration import ensemble_log_mean, fit_temperature, log_mean_exp, log_softmax, scaled
 from .evalsets import GENERATED
 from .io import load_npz
 
@@ -99,7 +99,7 @@ def predictive(pred, level):
     """(log p̄ (N, C), per-example uncertainties) of one prediction file at intensity index."""
     if pred["kind"] == "dirichlet":
         log_alpha = pred["log_alpha"][level, 0].astype(np.float64)
-        log_mean = log_alpha - np.logaddexp.reduce(log_alpha, axis=-1, keepdims=True)
+        log_mean = log_softmax(log_alpha)
         return log_mean, dirichlet_uncertainties(log_alpha)
     log_probs = pred["log_probs"][level].astype(np.float64)
     return ensemble_log_mean(log_probs), uncertainties(log_probs)
