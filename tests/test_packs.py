@@ -15,6 +15,7 @@ from ensemble_distill.io import load_checkpoint
 from ensemble_distill.models import Members, build_model, load_model
 from ensemble_distill.optim import Optimizer
 from ensemble_distill.teacher import train_teachers
+from torch import nn
 
 TEACHER = {"arch": "mlp", "hidden": [16],
            "train": {"epochs": 4, "batch_size": 32, "lr": 0.01, "weight_decay": 0.0}}  # fmt: skip
@@ -78,6 +79,26 @@ def test_frozen_members_see_new_weights(policy):
     after = members(x)
     torch.testing.assert_close(after[:, 0], before[:, 0])
     assert not torch.allclose(after[:, 1], before[:, 1])
+
+
+def test_a_pack_of_hydras_sees_the_heads_grown_after_its_first_call(policy):
+    """Members remember where their members' parameters live; heads grown inside packed
+    Hydras (phase 2 of a UCI pack) must join the batched call, not be left out of it."""
+    from ensemble_distill.models.hydra import Hydra
+
+    torch.manual_seed(0)
+    hydras = [Hydra(nn.Sequential(nn.Linear(6, 5), nn.ReLU()), nn.Sequential(nn.Linear(5, 4)))
+              for _ in range(2)]  # fmt: skip
+    pack = Members(hydras)
+    x = torch.randn(3, 6)
+    assert pack(x).shape == (3, 2, 1, 4)
+    for k, hydra in enumerate(hydras):
+        hydra.grow(3)
+        with torch.no_grad():
+            for i, head in enumerate(hydra.heads):
+                head[0].bias.add_(10.0 * (1 + i + 3 * k))  # every head of every Hydra differs
+    loop = torch.stack([hydra(x) for hydra in hydras], dim=1)  # (B, 2, 3, 4)
+    torch.testing.assert_close(pack(x), loop, rtol=1e-6, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["adam", "sgd"])

@@ -47,14 +47,16 @@ SHIFT_AXES = {"rotate": "rotation angle (°)", "translate": "horizontal shift (p
 
 
 def save_figure(fig, png_path):
-    """Write ``png_path`` and the PDF beside it, atomically and without volatile metadata."""
+    """Write ``png_path`` and the PDF beside it, atomically and without volatile metadata.
+    Every figure is laid out by ``tight_layout`` when built, so saving needs no
+    ``bbox_inches="tight"`` (an extra draw per file: 1.8 s of a 9.5 s figure job)."""
     png_path = Path(png_path)
     for path, metadata in (
         (png_path, {"Software": None}),
         (png_path.with_suffix(".pdf"), {"Creator": None, "Producer": None, "CreationDate": None}),
     ):
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata=metadata)
+            fig.savefig(tmp, dpi=150, metadata=metadata)
     plt.close(fig)
 
 
@@ -220,6 +222,7 @@ def diversity_plots(teachers, per_example, models, test_set):
         ax.set(xlabel="confidence (max of mean prediction)", title=title)
         ax.legend(fontsize=7)
     left.set_ylabel("mean pairwise KL between members")
+    fig.tight_layout()
     return fig
 
 
@@ -244,6 +247,7 @@ def jacobian_figure(similarities, snr):
         table = snr.groupby(["student", "perturbation"], sort=False)["snr"].mean().unstack()
         table.plot.bar(ax=right, rot=30)
         right.set(ylabel="‖E g‖ / sqrt(Σ Var g)", title="gradient SNR of the perturbation term")
+    fig.tight_layout()
     return fig
 
 

@@ -10,6 +10,7 @@ from functools import partial
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
+from torch.nn.modules import module as torch_module
 
 from .layers import PlainLayers
 
@@ -83,6 +84,24 @@ PLAIN_MLP_LAYERS = (nn.Linear, nn.ReLU, nn.Flatten)
 CPU_BATCH_MAX_MACS = 15_000
 
 
+# Members cache their layout (below) until a module, parameter or buffer is registered
+# anywhere (a Hydra growing its heads inside a pack of Hydras): torch's global
+# registration hooks count those events.
+_registrations = [0]
+
+
+def _count_registration(*_):
+    _registrations[0] += 1
+
+
+for _register in (
+    torch_module.register_module_module_registration_hook,
+    torch_module.register_module_parameter_registration_hook,
+    torch_module.register_module_buffer_registration_hook,
+):
+    _register(_count_registration)
+
+
 class Members(nn.ModuleList):
     """Independent networks of the same shape; outputs stacked to (B, K, C).
 
@@ -125,22 +144,48 @@ class Members(nn.ModuleList):
         """Whether batching the members pays (see CPU_BATCH_MAX_MACS)."""
         if len(self) == 1:
             return False
-        layers = list(self[0].modules())
         if getattr(self[0], "_compiled_call_impl", None) is not None:
             return False  # torch.compile'd members (train.py) run one after the other
-        if self.training and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in layers):
+        layout = self._layout()
+        if self.training and layout["batchnorm"]:
             return False  # vmapped BatchNorm would update stacked copies of running stats
         if x.is_cuda:
             return True
-        if any(isinstance(m, nn.Conv2d) for m in layers):
+        if layout["conv"]:
             return False  # convolutions: compute-bound on CPU
-        macs = sum(m.in_features * m.out_features for m in layers if isinstance(m, nn.Linear))
-        return macs < CPU_BATCH_MAX_MACS
+        return layout["macs"] < CPU_BATCH_MAX_MACS
 
     def _plain_mlp(self):
-        return isinstance(self[0], nn.Sequential) and all(
-            isinstance(layer, PLAIN_MLP_LAYERS) for layer in self[0]
-        )
+        return self._layout()["plain_mlp"]
+
+    def _layout(self):
+        """What depends only on the members' architecture, found again only after a module,
+        parameter or buffer was registered somewhere (``Hydra.grow``), not by walking the
+        modules at every step (a UCI pack of 20 Hydras spent a fifth of its step doing
+        that): the batching facts, and
+        per member where each parameter and buffer lives, as (module, attribute, name) in
+        ``named_parameters`` order. Reading ``module._parameters[attribute]`` at call time
+        sees the tensors that ``torch.func.functional_call`` swaps in."""
+        if getattr(self, "_layout_of", None) == _registrations[0]:
+            return self._layout_cache
+        layers = list(self[0].modules())
+
+        def places(member, kind):
+            return [(module, attr, f"{prefix}.{attr}" if prefix else attr)
+                    for prefix, module in member.named_modules()
+                    for attr, t in getattr(module, kind).items() if t is not None]  # fmt: skip
+
+        self._layout_cache = {
+            "batchnorm": any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in layers),
+            "conv": any(isinstance(m, nn.Conv2d) for m in layers),
+            "macs": sum(m.in_features * m.out_features for m in layers if isinstance(m, nn.Linear)),
+            "plain_mlp": isinstance(self[0], nn.Sequential)
+            and all(isinstance(layer, PLAIN_MLP_LAYERS) for layer in self[0]),
+            "params": [places(m, "_parameters") for m in self],
+            "buffers": [places(m, "_buffers") for m in self],
+        }
+        self._layout_of = _registrations[0]
+        return self._layout_cache
 
     def _mlp(self, x, shared):
         """Plain MLP members by one batched matrix product per layer: (K, B, out) from
@@ -164,8 +209,11 @@ class Members(nn.ModuleList):
     def _stacked_state(self):
         """Stacked parameters and buffers: stacked anew while they are trained (the stack
         passes gradients back to each member), cached while frozen (teachers, inference)."""
-        params = [dict(m.named_parameters()) for m in self]
-        tensors = [{**p, **dict(m.named_buffers())} for p, m in zip(params, self, strict=True)]
+        layout = self._layout()
+        params = [{name: module._parameters[attr] for module, attr, name in member}
+                  for member in layout["params"]]  # fmt: skip
+        tensors = [{**p, **{name: module._buffers[attr] for module, attr, name in member}}
+                   for p, member in zip(params, layout["buffers"], strict=True)]  # fmt: skip
         # Inside another member's functional call (a pack of Hydras) the parameters are
         # transformed tensors, not this module's own: never cache those.
         own = all(isinstance(t, nn.Parameter) for t in params[0].values())
