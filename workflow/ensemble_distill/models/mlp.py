@@ -159,13 +159,13 @@ class Members(nn.ModuleList):
         return self._layout()["plain_mlp"]
 
     def _layout(self):
-        """What depends only on the members' architecture, found again only after a module,
-        parameter or buffer was registered somewhere (``Hydra.grow``), not by walking the
-        modules at every step (a UCI pack of 20 Hydras spent a fifth of its step doing
-        that): the batching facts, and
-        per member where each parameter and buffer lives, as (module, attribute, name) in
-        ``named_parameters`` order. Reading ``module._parameters[attribute]`` at call time
-        sees the tensors that ``torch.func.functional_call`` swaps in."""
+        """The batching facts and, per member, where each parameter and buffer lives, as
+        (module, attribute, name) in ``named_parameters`` order. They depend only on the
+        architecture, so they are found again only after a module, parameter or buffer was
+        registered somewhere (``Hydra.grow``), not by walking the modules at every step (a
+        UCI pack of 20 Hydras spent a fifth of its step doing that). Reading
+        ``module._parameters[attribute]`` at call time sees the tensors that
+        ``torch.func.functional_call`` swaps in."""
         if getattr(self, "_layout_of", None) == _registrations[0]:
             return self._layout_cache
         layers = list(self[0].modules())
