@@ -3,7 +3,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ensemble_distill.config import ConfigError, cluster_resources, member_seeds, validate_config
+from ensemble_distill.config import (
+    ConfigError,
+    cluster_resources,
+    eval_groups,
+    member_seeds,
+    parse_model_id,
+    validate_config,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -20,6 +27,27 @@ def test_default_config_is_valid_and_gets_defaults():
     assert cfg["experiments"]["digits"]["teacher"]["train"]["weight_decay"] == 0.0
     assert cfg["experiments"]["spiral"]["students"]["kd"]["alpha"] == 1.0
     assert member_seeds(cfg["experiments"]["spiral"]) == list(range(10))
+
+
+def test_eval_groups_cover_every_model_once_per_mode():
+    """Written out by hand for 3 seeds in packs of 2 and two students."""
+    experiment = validate_config(copy.deepcopy(DEFAULT))["experiments"]["digits"]
+    experiment.update(distill_seeds=[0, 1, 2], distill_pack=2, eval_group="pack")
+    experiment["students"] = {s: experiment["students"][s] for s in ("kd", "hydra")}
+    assert eval_groups(experiment) == {
+        "ensemble": ["ensemble"],
+        "kd-seeds0-1": ["kd/seed0", "kd/seed1"],
+        "kd-seeds2-2": ["kd/seed2"],
+        "hydra-seeds0-1": ["hydra/seed0", "hydra/seed1"],
+        "hydra-seeds2-2": ["hydra/seed2"],
+    }
+    experiment["eval_group"] = "experiment"
+    assert eval_groups(experiment) == {
+        "all": ["ensemble", "kd/seed0", "kd/seed1", "kd/seed2",
+                "hydra/seed0", "hydra/seed1", "hydra/seed2"]
+    }  # fmt: skip
+    assert parse_model_id("hydra/seed12") == ("hydra", 12)
+    assert parse_model_id("ensemble") == ("ensemble", None)
 
 
 @pytest.mark.parametrize(
@@ -168,6 +196,10 @@ MNIST_EXPERIMENT = {
 # Each bad config and the one line it must print (all before any job: the Snakefile
 # validates at parse time). The cases a demanding user tried (issue: reliability) first.
 BAD_CONFIGS = {
+    "unknown eval group": (
+        lambda c: E(c)["digits"].update(eval_group="model"),
+        "experiments.digits.eval_group': 'model' is not one of ['pack', 'experiment']",
+    ),
     "no test set": (
         lambda c: E(c)["digits"]["eval_sets"].pop("test"),
         "'experiments.digits.eval_sets': needs an eval set of kind 'test'",

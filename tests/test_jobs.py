@@ -1,11 +1,16 @@
 """The teacher and distill jobs write the best-validation weights into their checkpoints
-(not the last epoch's), on a run whose best epoch is not the last."""
+(not the last epoch's), on a run whose best epoch is not the last; the prediction and
+metrics jobs of an eval group write each model's own files."""
 
+import json
+
+import numpy as np
+import pandas as pd
 import pytest
 import torch
-from ensemble_distill.datasets import load_dataset
+from ensemble_distill.datasets import Dataset, load_dataset
 from ensemble_distill.distill import distill, load_teachers
-from ensemble_distill.io import load_checkpoint
+from ensemble_distill.io import load_checkpoint, save_npz
 from ensemble_distill.losses import kd_loss, nll_loss
 from ensemble_distill.models import load_model
 from ensemble_distill.teacher import train_teachers
@@ -57,3 +62,49 @@ def test_student_checkpoint_holds_the_best_validation_weights(spiral_job):
         loss = kd_loss(load_model(checkpoint).eval()(x_va), z, y_va, temperature=2.0).item()
     assert loss == pytest.approx(best, rel=1e-5)
     assert checkpoint["teacher_seeds"] == [0, 1] and not (tmp / "kd").exists()
+
+
+def test_a_prediction_job_and_a_metrics_job_cover_a_group_of_models(spiral_job, tmp_path):
+    """One predict job writes each model's own file (its members, its own checkpoints in
+    its record); one metrics job scores each file under that model's identity."""
+    from ensemble_distill import metrics, predict, provenance
+    from ensemble_distill.evalsets import build_eval_set
+    from ensemble_distill.io import load_npz
+
+    tmp, _, _ = spiral_job
+    test = tmp_path / "test.npz"
+    save_npz(test, **build_eval_set(Dataset.load(tmp / "data.npz"), {"kind": "test"}))
+    t0, t1 = str(tmp / "pack/seed0/model.pt"), str(tmp / "pack/seed1/model.pt")
+    out = tmp_path / "predictions"
+    predict.main(["--model", "ensemble", t0, t1, "--model", "one/seed1", t1,
+                  "--eval-sets", f"test={test}", "--out", str(out)])  # fmt: skip
+    ensemble = load_npz(out / "ensemble.npz", group="test")["log_probs"]  # (I, K, N, C)
+    alone = load_npz(out / "one/seed1.npz", group="test")["log_probs"]
+    assert ensemble.shape[1] == 2 and alone.shape[1] == 1
+    np.testing.assert_allclose(ensemble[:, 1], alone[:, 0], rtol=1e-6)  # member 1 is t1
+    assert not np.allclose(ensemble[:, 0], alone[:, 0])
+    checkpoints = lambda p: sorted(i for i in provenance.read(p)["inputs"] if i.endswith(".pt"))  # noqa: E731
+    assert checkpoints(out / "ensemble.npz") == [t0, t1]
+    assert checkpoints(out / "one/seed1.npz") == [t1]
+
+    models = [{"file": "ensemble", "model": "ensemble", "method": "ensemble", "distill_seed": None},
+              {"file": "one/seed1", "model": "one", "method": "kd", "distill_seed": 1}]  # fmt: skip
+    metrics.main(["--predictions", str(out), "--experiment", "e", "--models", json.dumps(models),
+                  "--out", str(tmp_path / "m"), "--per-example", str(tmp_path / "pe")])  # fmt: skip
+    one = pd.read_parquet(tmp_path / "m/one/seed1.parquet")
+    assert set(one["model"]) == {"one"} and set(one["distill_seed"]) == {1}
+    # the single model's NLL, by hand from its stored log-probabilities
+    y = load_npz(test)["labels"]
+    nll = -alone[0, 0][np.arange(len(y)), y].mean()
+    row = one[(one["metric"] == "nll") & (one["eval_set"] == "test")]
+    assert row["value"].item() == pytest.approx(nll, rel=1e-6)
+    assert set(pd.read_parquet(tmp_path / "m/ensemble.parquet")["model"]) == {"ensemble", "single"}
+
+
+def test_a_model_without_checkpoints_is_refused_by_name(capsys):
+    from ensemble_distill import predict
+
+    with pytest.raises(SystemExit):
+        predict.main(["--model", "kd/seed0", "--eval-sets", "test=t.npz", "--out", "o"])
+    error = capsys.readouterr().err
+    assert "--model kd/seed0: give the model's checkpoint(s) after its name" in error

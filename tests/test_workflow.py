@@ -24,12 +24,10 @@ def test_dry_run_of_the_default_config(workflow_copy):
     assert result.returncode == 0, result.stderr
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
     # Teachers: one pack per experiment (spiral 10, digits 8, toy_regression 5 members).
-    # Students: one job for both seeds (distill_pack 2) of each: 2 + 4 + 2, and as many
-    # prediction jobs, plus one per ensemble; each covers all of the model's eval sets.
-    # Metrics: one job per model (spiral 5, digits 9, toy 5).
-    assert jobs["train_teacher"] == jobs["predict_ensemble"] == "3"
-    assert jobs["distill_student"] == jobs["predict_students"] == "8"
-    assert jobs["compute_metrics"] == "19"
+    # Students: one job for both seeds (distill_pack 2) of each: 2 + 4 + 2. Predictions and
+    # metrics: one job each per experiment (eval_group: experiment), for all its models.
+    assert jobs["train_teacher"] == jobs["predict"] == jobs["compute_metrics"] == "3"
+    assert jobs["distill_student"] == "8"
     assert jobs["diversity_table"] == jobs["ensemble_curve"] == jobs["plot_diversity"] == "1"
     assert jobs["plot_regression_fit"] == jobs["plot_uncertainty_maps"] == "1"
 
@@ -148,7 +146,8 @@ def check_provenance_audit_and_report(workflow_copy, results):
     kd = provenance.read(results / "toy/students/kd/seeds0-1/seed1/model.pt")
     assert kd["seeds"] == {"distill": 1, "pack": [0, 1]}  # both seeds in one job, own records
     assert kd["config"]["student"]["method"] == "kd"
-    kd_predictions = provenance.read(results / "toy/predictions/kd/seeds0-1/seed1.npz")
+    # toy: an eval group per student pack; img: one group of all models (eval_group)
+    kd_predictions = provenance.read(results / "toy/predictions/kd-seeds0-1/kd/seed1.npz")
     assert [p for p in kd_predictions["inputs"] if p.endswith(".pt")] == [
         "results/toy/students/kd/seeds0-1/seed1/model.pt"  # its own checkpoint only
     ]
@@ -166,7 +165,7 @@ def check_provenance_audit_and_report(workflow_copy, results):
     cell = ["--experiment", "img", "--model", "hydra", "--metric", "nll", "--eval-set", "rot"]
     traced = audit(workflow_copy, *cell)
     assert traced.returncode == 0, traced.stdout + traced.stderr
-    for path in ("metrics/hydra/seed0.parquet", "predictions/hydra/seeds0-0/seed0.npz",
+    for path in ("metrics/all/hydra/seed0.parquet", "predictions/all/hydra/seed0.npz",
                  "students/hydra/seeds0-0/seed0/model.pt", "teachers/seeds5-7/seed7/model.pt",
                  "evalsets/rot.npz",
                  "dataset.npz", "digits.csv.gz"):  # fmt: skip

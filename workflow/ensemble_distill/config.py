@@ -340,6 +340,33 @@ def pack_label(seeds):
     return f"seeds{seeds[0]}-{seeds[-1]}"
 
 
+def model_id(student, seed):
+    """An evaluated student model's name in file paths and wildcards: ``<student>/seed<s>``
+    (the ensemble's is ``ensemble``)."""
+    return f"{student}/seed{seed}"
+
+
+def parse_model_id(model):
+    """(name, distillation seed or None) of a :func:`model_id` or ``ensemble``."""
+    name, _, seed = model.partition("/seed")
+    return name, int(seed) if seed else None
+
+
+def eval_groups(experiment):
+    """The models one prediction job and one metrics job cover, by group label (a folder
+    name): ``eval_group: pack``, the ensemble alone and each student pack alone
+    (``<student>-seeds<a>-<b>``: a new or changed student reruns only its own jobs);
+    ``eval_group: experiment``, one group ``all`` of every model (one start-up per stage)."""
+    packs = {
+        f"{student}-{pack_label(pack)}": [model_id(student, seed) for seed in pack]
+        for student in experiment["students"]
+        for pack in student_packs(experiment)
+    }
+    if experiment["eval_group"] == "experiment":
+        return {"all": ["ensemble", *(m for models in packs.values() for m in models)]}
+    return {"ensemble": ["ensemble"], **packs}
+
+
 def student_teacher_seeds(experiment, student):
     """Member seeds a student learns from: the first ``teachers`` of the ensemble."""
     seeds = member_seeds(experiment)

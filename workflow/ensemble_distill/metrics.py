@@ -2,11 +2,14 @@
 
 Usage::
 
-    python -m ensemble_distill.metrics --predictions hydra/seed0.npz --experiment digits \
-        --model hydra --method hydra --distill-seed 0 [--validation-set val] \
-        --out metrics.parquet --per-example per_example.parquet
+    python -m ensemble_distill.metrics --predictions predictions/all --experiment digits \
+        --models '[{"file": "hydra/seed0", "model": "hydra", "method": "hydra", \
+                    "distill_seed": 0}, ...]' [--validation-set val] \
+        --out metrics/all --per-example per_example/all
 
-One job per model: every eval set in its prediction file.
+One job per eval group (config ``eval_group``): for each model, every eval set in its
+prediction file ``<predictions>/<file>.npz``, written to ``<out>/<file>.parquet`` and
+``<per-example>/<file>.parquet``.
 
 Numpy only (no torch), so metric jobs start fast. Definitions (K members or heads, p̄ the
 mean of their probabilities): accuracy; NLL = −mean log p̄_y; Brier = Σ_c (p̄_c − y_c)²
@@ -24,6 +27,8 @@ logsumexp), RMSE of the mixture mean, aleatoric = mean_k σ_k², epistemic = var
 """
 
 import argparse
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -314,42 +319,49 @@ def eval_set_names(path):
         return sorted({k.split("/", 1)[0] for k in f.files if "/" in k})
 
 
+def model_metrics(predictions, identity, validation_set=None, eval_sets=None):
+    """(metric rows, per-example rows) of one model's prediction file on ``eval_sets``
+    (default: all in the file); ``identity`` gives the experiment, model, method and
+    distillation seed columns."""
+    validation = load_npz(predictions, group=validation_set) if validation_set else None
+    metrics, examples = [], []
+    for eval_set in eval_sets or eval_set_names(predictions):
+        pred = load_npz(predictions, group=eval_set)
+        rows, per_example = evaluate_predictions(
+            pred, eval_set=eval_set, validation=validation, **identity
+        )
+        metrics.append(rows)
+        examples.append(per_example)
+    return pd.concat(metrics, ignore_index=True), pd.concat(examples, ignore_index=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--predictions", required=True, help="one model's predictions (.npz)")
+    parser.add_argument("--predictions", required=True, help="folder of prediction files")
     parser.add_argument("--experiment", required=True)
-    parser.add_argument("--model", required=True, help="'ensemble' or a student name")
-    parser.add_argument("--method", required=True)
-    parser.add_argument("--distill-seed", type=int, default=None)
+    parser.add_argument("--models", type=json.loads, required=True,
+                        help="JSON list of {file, model, method, distill_seed}")  # fmt: skip
     parser.add_argument("--eval-sets", nargs="*", help="default: every set in the file")
     parser.add_argument("--validation-set", help="eval set in the same predictions file on "
                         "which temperature scaling is fitted (calibrated metrics)")  # fmt: skip
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--per-example", required=True)
+    parser.add_argument("--out", required=True, help="folder of the metric tables")
+    parser.add_argument("--per-example", required=True, help="folder of the per-example tables")
     args = parser.parse_args(argv)
-    identity = {k: vars(args)[k] for k in ("experiment", "model", "method")}
-    record = provenance.start(
-        config={**identity, "validation_set": args.validation_set},
-        seeds={"distill": args.distill_seed},
-        inputs=[args.predictions],
-    )
-    validation = (
-        load_npz(args.predictions, group=args.validation_set) if args.validation_set else None
-    )
-    metrics, examples = [], []
-    for eval_set in args.eval_sets or eval_set_names(args.predictions):
-        pred = load_npz(args.predictions, group=eval_set)
-        rows, per_example = evaluate_predictions(
-            pred, distill_seed=args.distill_seed, eval_set=eval_set, validation=validation,
-            **identity,
-        )  # fmt: skip
-        metrics.append(rows)
-        examples.append(per_example)
-    metrics = pd.concat(metrics, ignore_index=True)
-    examples = pd.concat(examples, ignore_index=True)
-    provenance.write_parquet(metrics, args.out, record)
-    provenance.write_parquet(examples, args.per_example, record)
-    print(f"wrote {len(metrics)} metric rows to {args.out}, {len(examples)} to {args.per_example}")
+    for model in args.models:
+        predictions = Path(args.predictions) / f"{model['file']}.npz"
+        identity = {"experiment": args.experiment, "model": model["model"],
+                    "method": model["method"], "distill_seed": model["distill_seed"]}  # fmt: skip
+        record = provenance.start(
+            config={k: identity[k] for k in ("experiment", "model", "method")}
+            | {"validation_set": args.validation_set},
+            seeds={"distill": identity["distill_seed"]},
+            inputs=[predictions],
+        )
+        metrics, examples = model_metrics(predictions, identity, args.validation_set,
+                                          args.eval_sets)  # fmt: skip
+        for table, folder in ((metrics, args.out), (examples, args.per_example)):
+            provenance.write_parquet(table, Path(folder) / f"{model['file']}.parquet", record)
+        print(f"{model['file']}: wrote {len(metrics)} metric rows, {len(examples)} per example")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,19 @@
-"""Store every member's / head's predictions of one model on all eval sets of its experiment.
+"""Store every member's / head's predictions of models on all eval sets of their experiment.
 
 Usage::
 
-    python -m ensemble_distill.predict --checkpoints t0.pt t1.pt ... \
-        --eval-sets test=test.npz rotate=rotate.npz --out predictions.npz
+    python -m ensemble_distill.predict --model ensemble t0.pt t1.pt ... \
+        --model kd/seed0 kd0.pt --eval-sets test=test.npz rotate=rotate.npz --out predictions/
 
 Several checkpoints form an ensemble (their members are concatenated); one student
-checkpoint contributes its K heads. For each eval set the output holds, under
+checkpoint contributes its K heads. Each ``--model NAME`` is written to
+``<out>/<NAME>.npz`` with its provenance record; for each eval set the file holds, under
 ``<eval set>/``, ``log_probs`` (or ``log_alpha`` for a Dirichlet student) with shape
 (I, K, N, C) for I shift intensities, plus the set's labels, intensities, shift and
 coords, so that every metric can be recomputed later without the model
-(``io.load_npz(path, group=<eval set>)``). One job per model, not per (model, eval set),
-and with ``--each`` one job for the seeds of a student pack (``<out>/seed<s>.npz``): each
-job pays torch's start-up once.
+(``io.load_npz(path, group=<eval set>)``). One job covers all eval sets of one eval
+group's models (config ``eval_group``: a student pack, or a whole experiment), so that it
+pays torch's start-up once; the eval sets are read once.
 """
 
 import argparse
@@ -56,25 +57,17 @@ def predict_outputs(model, x, output, device, batch_size=None):
     return torch.cat(out).transpose(0, 1).float().cpu().numpy()
 
 
-def predict(checkpoint_paths, eval_set_paths, out, device="auto"):
-    """Predictions of the model in ``checkpoint_paths`` on every eval set of
-    ``eval_set_paths`` ({name: path}), saved to ``out`` with one group per set."""
-    checkpoints = [load_checkpoint(p) for p in checkpoint_paths]
-    save_predictions(checkpoints, {n: load_npz(p) for n, p in eval_set_paths.items()}, out,
-                     pick_device(device), checkpoint_paths)  # fmt: skip
-
-
-def predict_each(checkpoint_paths, eval_set_paths, out_dir, device="auto"):
-    """Each checkpoint as a model of its own (the seeds of a student pack), saved to
-    ``<out_dir>/seed<seed>.npz``; the eval sets are read once. Returns the paths."""
+def predict(models, eval_set_paths, out_dir, device="auto"):
+    """Predictions of each model of ``models`` ({name: checkpoint paths}) on every eval set
+    of ``eval_set_paths`` ({name: path}), saved to ``<out_dir>/<name>.npz`` with one group
+    per set; returns those paths."""
     device = pick_device(device)
     eval_sets = {name: load_npz(path) for name, path in eval_set_paths.items()}
     paths = []
-    for checkpoint_path in checkpoint_paths:
-        checkpoint = load_checkpoint(checkpoint_path)
-        path = Path(out_dir) / f"seed{checkpoint['seed']}.npz"
-        save_predictions([checkpoint], eval_sets, path, device, [checkpoint_path])
-        paths.append(path)
+    for name, checkpoint_paths in models.items():
+        checkpoints = [load_checkpoint(p) for p in checkpoint_paths]
+        paths.append(Path(out_dir) / f"{name}.npz")
+        save_predictions(checkpoints, eval_sets, paths[-1], device, checkpoint_paths)
     return paths
 
 
@@ -127,27 +120,25 @@ def predict_eval_set(checkpoints, output, evalset, device):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoints", nargs="+", required=True)
+    parser.add_argument("--model", nargs="+", action="append", required=True,
+                        metavar=("NAME", "CHECKPOINT"),
+                        help="a model's name and its checkpoint(s); repeat per model")  # fmt: skip
     parser.add_argument("--eval-sets", nargs="+", required=True, help="name=eval-set.npz")
-    parser.add_argument("--each", action="store_true",
-                        help="each checkpoint is its own model; --out is a folder")  # fmt: skip
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", required=True, help="folder of the <name>.npz files")
     args = parser.parse_args(argv)
+    if short := [m[0] for m in args.model if len(m) < 2]:
+        parser.error(f"--model {short[0]}: give the model's checkpoint(s) after its name")
+    models = {name: checkpoints for name, *checkpoints in args.model}
     configure_torch(args.threads)
     eval_sets = dict(item.split("=", 1) for item in args.eval_sets)
     config = {"device": args.device, "threads": args.threads, "eval_sets": list(eval_sets)}
-    if not args.each:
-        record = provenance.start(config=config, inputs=[*args.checkpoints, *eval_sets.values()])
-        predict(args.checkpoints, eval_sets, args.out, device=args.device)
-        provenance.write_sidecar(record, [args.out])
-        return
     shared = provenance.start(config=config, inputs=eval_sets.values())  # hashed once
-    paths = predict_each(args.checkpoints, eval_sets, args.out, device=args.device)
-    for checkpoint, path in zip(args.checkpoints, paths, strict=True):
-        record = copy.deepcopy(shared)  # each seed's file lists its own checkpoint only
-        record["inputs"][checkpoint] = file_sha256(checkpoint)
+    paths = predict(models, eval_sets, args.out, device=args.device)
+    for checkpoints, path in zip(models.values(), paths, strict=True):
+        record = copy.deepcopy(shared)  # each model's file lists its own checkpoints only
+        record["inputs"].update({c: file_sha256(c) for c in checkpoints})
         provenance.write_sidecar(record, [path])
 
 

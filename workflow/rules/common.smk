@@ -27,7 +27,7 @@ wildcard_constraints:
     evalset=r"[A-Za-z][A-Za-z0-9_]*",
     seed=r"\d+",
     pack=r"seeds\d+-\d+",
-    model=r"ensemble|[A-Za-z][A-Za-z0-9_]*/seed\d+",
+    group=r"all|ensemble|[A-Za-z][A-Za-z0-9_]*-seeds\d+-\d+",
 
 
 def code(module):
@@ -123,17 +123,48 @@ def student_teacher_files(wildcards):
     return teacher_files(wildcards.exp, student_teacher_seeds(wildcards))[1]
 
 
-def prediction_files(exp, model):
-    """(what the metrics job depends on, the file it reads) of an evaluated model: the
-    ensemble's prediction file, or a student seed's file in its pack's folder."""
-    if model == "ensemble":
-        path = f"results/{exp}/predictions/ensemble.npz"
-        return path, path
-    student, seed_dir = model.split("/")
-    root = f"results/{exp}/predictions/{student}"
-    seed = int(seed_dir.removeprefix("seed"))
-    (folder,), (path,) = pack_files(root, student_packs(EXPERIMENTS[exp]), [seed], "seed{}.npz")
-    return folder, path
+def eval_files(exp, stage, models, ext="parquet"):
+    """(group folders, files) of ``models``' outputs of ``stage`` (predictions, metrics,
+    per_example): each model's file lies in its eval group's folder (config eval_group);
+    the folders are what rules depend on (a job's output), the files what commands read."""
+    group = {m: g for g, ms in cfg.eval_groups(EXPERIMENTS[exp]).items() for m in ms}
+    folders = list(dict.fromkeys(f"results/{exp}/{stage}/{group[m]}" for m in models))
+    return folders, [f"results/{exp}/{stage}/{group[m]}/{m}.{ext}" for m in models]
+
+
+def ensemble_predictions(exp):
+    return eval_files(exp, "predictions", ["ensemble"], "npz")
+
+
+def group_models(wildcards):
+    return cfg.eval_groups(experiment(wildcards))[wildcards.group]
+
+
+def group_checkpoints(wildcards):
+    """(checkpoint folders, '--model <model> <checkpoint files>' arguments) of the models
+    of eval group ``wildcards.group``."""
+    folders, args = [], []
+    for model in group_models(wildcards):
+        name, seed = cfg.parse_model_id(model)
+        if model == "ensemble":
+            f, files = teacher_files(wildcards.exp, cfg.member_seeds(experiment(wildcards)))
+        else:
+            f, files = student_files(wildcards.exp, name, [seed])
+        folders += f
+        args.append(f"--model {model} {' '.join(files)}")
+    return list(dict.fromkeys(folders)), " ".join(args)
+
+
+def group_identities(wildcards):
+    """The metric tables' identifying columns of the group's models, as JSON for the
+    metrics job: file (the model), model name, method and distillation seed."""
+    students = experiment(wildcards)["students"]
+    out = []
+    for model in group_models(wildcards):
+        name, seed = cfg.parse_model_id(model)
+        method = "ensemble" if model == "ensemble" else students[name]["method"]
+        out.append({"file": model, "model": name, "method": method, "distill_seed": seed})
+    return as_json(out)
 
 
 def experiment_eval_sets(wildcards):
@@ -147,20 +178,10 @@ def named_eval_sets(wildcards, input):
     return [f"{name}={path}" for name, path in zip(experiment(wildcards)["eval_sets"], input.evalsets)]
 
 
-def model_identity(wildcards):
-    """(model name, method, seed) for the metric table's identifying columns."""
-    if wildcards.model == "ensemble":
-        return {"name": "ensemble", "method": "ensemble", "seed": ""}
-    student, seed_dir = wildcards.model.split("/")
-    seed = seed_dir.removeprefix("seed")
-    method = experiment(wildcards)["students"][student]["method"]
-    return {"name": student, "method": method, "seed": f"--distill-seed {seed}"}
-
-
 def evaluated_models(exp):
     spec = EXPERIMENTS[exp]
     return ["ensemble"] + [
-        f"{student}/seed{seed}" for student in spec["students"] for seed in spec["distill_seeds"]
+        cfg.model_id(student, seed) for student in spec["students"] for seed in spec["distill_seeds"]
     ]
 
 
@@ -176,7 +197,7 @@ def map_models(wildcards):
     """The ensemble and the first distillation seed of every student."""
     spec = experiment(wildcards)
     seed = spec["distill_seeds"][0]
-    return ["ensemble"] + [f"{student}/seed{seed}" for student in spec["students"]]
+    return ["ensemble"] + [cfg.model_id(student, seed) for student in spec["students"]]
 
 
 def students_of(exp, predicate):
@@ -185,12 +206,13 @@ def students_of(exp, predicate):
 
 
 def per_example_files(exp, models):
-    """Per-example Parquet files of ``models`` (each holds all eval sets of its model)."""
-    return expand("results/{exp}/per_example/{model}.parquet", exp=exp, model=models)
+    """(group folders, per-example Parquet files) of ``models`` (each file holds all eval
+    sets of its model)."""
+    return eval_files(exp, "per_example", models)
 
 
 def seeded(exp, students):
-    return [f"{s}/seed{seed}" for s in students for seed in EXPERIMENTS[exp]["distill_seeds"]]
+    return [cfg.model_id(s, seed) for s in students for seed in EXPERIMENTS[exp]["distill_seeds"]]
 
 
 def paper_flag(wildcards):
@@ -199,7 +221,7 @@ def paper_flag(wildcards):
 
 
 def grid_per_example(wildcards):
-    """Per-example files on the experiment's input grid, for the models in ``map_models``."""
+    """(folders, per-example files) of the models in ``map_models`` (the input grid's maps)."""
     return per_example_files(wildcards.exp, map_models(wildcards))
 
 
@@ -213,6 +235,17 @@ def validation_set(exp):
 
 def test_per_example(wildcards):
     return per_example_files(wildcards.exp, ["ensemble"])
+
+
+def mu_gap_per_example(wildcards):
+    """The ensemble's and every seed's of the students with model uncertainty (Table 1)."""
+    students = students_of(wildcards.exp, lambda m: m.has_model_uncertainty)
+    return per_example_files(wildcards.exp, ["ensemble", *seeded(wildcards.exp, students)])
+
+
+def diversity_per_example(wildcards):
+    students = multi_member(wildcards.exp)
+    return per_example_files(wildcards.exp, ["ensemble", *seeded(wildcards.exp, students)])
 
 
 def multi_member(exp):
@@ -273,7 +306,7 @@ def jacobian_students(exp):
 
 
 def map_labels(wildcards):
-    return [m.split("/")[0] for m in map_models(wildcards)]
+    return [cfg.parse_model_id(m)[0] for m in map_models(wildcards)]
 
 
 def is_regression(exp):

@@ -13,6 +13,7 @@ rule prepare_dataset:
         dataset=lambda wc: as_json(experiment(wc)["dataset"]),
         data_root=DATA_ROOT,
     threads: job_threads("prepare_dataset")
+    priority: 2
     resources:
         **job_resources("prepare_dataset"),
     conda:

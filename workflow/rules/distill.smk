@@ -19,6 +19,7 @@ rule distill_student:
         teachers=student_teacher_files,
         device=DEVICE,
     threads: job_threads("distill_student")
+    priority: 1
     resources:
         **job_resources("distill_student"),
     conda:

@@ -1,21 +1,19 @@
-# One job per model stores every member's / head's log-probabilities on all eval sets once
-# (one torch start-up per model, not per eval set): the ensemble's teachers together, and
-# the seeds of a student pack (config distill_pack) each as a model of its own. Both rules
-# take the `predict` resources.
-rule predict_ensemble:
+# One job per eval group (config eval_group: each student pack and the ensemble alone, or
+# every model of the experiment) stores every member's / head's log-probabilities of its
+# models on all eval sets, and one job computes their metrics: one start-up per group.
+rule predict:
     input:
         code=code("predict"),
-        checkpoints=all_teacher_packs,
+        checkpoints=lambda wc: group_checkpoints(wc)[0],
         evalsets=experiment_eval_sets,
     output:
-        predictions="results/{exp}/predictions/ensemble.npz",
-        provenance="results/{exp}/predictions/ensemble.provenance.json",
+        predictions=directory("results/{exp}/predictions/{group}"),
     log:
-        "logs/predict/{exp}/ensemble.log",
+        "logs/predict/{exp}/{group}.log",
     benchmark:
-        "benchmarks/predict_ensemble/{exp}.tsv"
+        "benchmarks/predict/{exp}/{group}.tsv"
     params:
-        checkpoints=all_teacher_files,
+        models=lambda wc: group_checkpoints(wc)[1],
         device=DEVICE,
         evalsets=named_eval_sets,
     threads: job_threads("predict")
@@ -24,33 +22,7 @@ rule predict_ensemble:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "python -m ensemble_distill.predict --checkpoints {params.checkpoints} "
-        "--eval-sets {params.evalsets} --device {params.device} --threads {threads} "
-        "--out {output.predictions} > {log} 2>&1"
-
-
-rule predict_students:
-    input:
-        code=code("predict"),
-        checkpoints="results/{exp}/students/{student}/{pack}",
-        evalsets=experiment_eval_sets,
-    output:
-        predictions=directory("results/{exp}/predictions/{student}/{pack}"),
-    log:
-        "logs/predict/{exp}/{student}/{pack}.log",
-    benchmark:
-        "benchmarks/predict_students/{exp}/{student}/{pack}.tsv"
-    params:
-        checkpoints=lambda wc: student_files(wc.exp, wc.student, student_pack_seeds(wc))[1],
-        device=DEVICE,
-        evalsets=named_eval_sets,
-    threads: job_threads("predict")
-    resources:
-        **job_resources("predict"),
-    conda:
-        "../../envs/torch.yaml"
-    shell:
-        "python -m ensemble_distill.predict --each --checkpoints {params.checkpoints} "
+        "python -m ensemble_distill.predict {params.models} "
         "--eval-sets {params.evalsets} --device {params.device} --threads {threads} "
         "--out {output.predictions} > {log} 2>&1"
 
@@ -58,19 +30,16 @@ rule predict_students:
 rule compute_metrics:
     input:
         code=code("metrics"),
-        predictions=lambda wc: prediction_files(wc.exp, wc.model)[0],
+        predictions="results/{exp}/predictions/{group}",
     output:
-        metrics="results/{exp}/metrics/{model}.parquet",
-        per_example="results/{exp}/per_example/{model}.parquet",
+        metrics=directory("results/{exp}/metrics/{group}"),
+        per_example=directory("results/{exp}/per_example/{group}"),
     log:
-        "logs/compute_metrics/{exp}/{model}.log",
+        "logs/compute_metrics/{exp}/{group}.log",
     benchmark:
-        "benchmarks/compute_metrics/{exp}/{model}.tsv"
+        "benchmarks/compute_metrics/{exp}/{group}.tsv"
     params:
-        predictions=lambda wc: prediction_files(wc.exp, wc.model)[1],
-        model=lambda wc: model_identity(wc)["name"],
-        method=lambda wc: model_identity(wc)["method"],
-        seed=lambda wc: model_identity(wc)["seed"],
+        models=group_identities,
         validation=lambda wc: (
             f"--validation-set {validation_set(wc.exp)}" if validation_set(wc.exp) else ""
         ),
@@ -80,9 +49,8 @@ rule compute_metrics:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m ensemble_distill.metrics --predictions {params.predictions} "
-        "--experiment {wildcards.exp} --model {params.model} --method {params.method} "
-        "{params.seed} --out {output.metrics} "
+        "python -m ensemble_distill.metrics --predictions {input.predictions} "
+        "--experiment {wildcards.exp} --models {params.models:q} --out {output.metrics} "
         "--per-example {output.per_example} {params.validation} > {log} 2>&1"
 
 
@@ -122,7 +90,7 @@ rule measure_cost:
 rule ensemble_curve:
     input:
         code=code("calibration"),
-        predictions="results/{exp}/predictions/ensemble.npz",
+        predictions=lambda wc: ensemble_predictions(wc.exp)[0],
     output:
         curve="results/{exp}/ensemble_curve.parquet",
     log:
@@ -130,6 +98,7 @@ rule ensemble_curve:
     benchmark:
         "benchmarks/ensemble_curve/{exp}.tsv"
     params:
+        predictions=lambda wc: ensemble_predictions(wc.exp)[1],
         validation=lambda wc: validation_set(wc.exp),
         test=lambda wc: test_set(wc.exp),
     threads: job_threads("compute_metrics")
@@ -138,6 +107,6 @@ rule ensemble_curve:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m ensemble_distill.calibration --predictions {input.predictions} "
+        "python -m ensemble_distill.calibration --predictions {params.predictions} "
         "--validation-set {params.validation} --test-set {params.test} "
         "--out {output.curve} > {log} 2>&1"

@@ -67,8 +67,8 @@ rule plot_corruption_boxes:
 rule plot_uncertainty_maps:
     input:
         code=code("figures"),
-        grid=grid_per_example,
-        data=test_per_example,
+        grid=lambda wc: grid_per_example(wc)[0],
+        data=lambda wc: test_per_example(wc)[0],
     output:
         png=report(
             "results/{exp}/figures/uncertainty_maps.png",
@@ -84,20 +84,22 @@ rule plot_uncertainty_maps:
     benchmark:
         "benchmarks/plot_uncertainty_maps/{exp}.tsv"
     params:
+        grid=lambda wc: grid_per_example(wc)[1],
+        data=lambda wc: test_per_example(wc)[1],
         labels=map_labels,
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m ensemble_distill.figures uncertainty-maps --grid {input.grid} "
-        "--labels {params.labels} --data {input.data} --out {output.png} > {log} 2>&1"
+        "python -m ensemble_distill.figures uncertainty-maps --grid {params.grid} "
+        "--labels {params.labels} --data {params.data} --out {output.png} > {log} 2>&1"
 
 
 # Regression toy: every member / head with mean ± 2σ, the mixture, and the decomposition.
 rule plot_regression_fit:
     input:
         code=code("figures"),
-        grid=grid_per_example,
-        data=test_per_example,
+        grid=lambda wc: grid_per_example(wc)[0],
+        data=lambda wc: test_per_example(wc)[0],
     output:
         png=report(
             "results/{exp}/figures/regression_fit.png",
@@ -113,18 +115,20 @@ rule plot_regression_fit:
     benchmark:
         "benchmarks/plot_regression_fit/{exp}.tsv"
     params:
+        grid=lambda wc: grid_per_example(wc)[1],
+        data=lambda wc: test_per_example(wc)[1],
         labels=map_labels,
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m ensemble_distill.figures regression-fit --grid {input.grid} "
-        "--labels {params.labels} --data {input.data} --out {output.png} > {log} 2>&1"
+        "python -m ensemble_distill.figures regression-fit --grid {params.grid} "
+        "--labels {params.labels} --data {params.data} --out {output.png} > {log} 2>&1"
 
 
 rule plot_ood_histograms:
     input:
         code=code("figures"),
-        per_example=lambda wc: per_example_files(wc.exp, evaluated_models(wc.exp)),
+        per_example=lambda wc: per_example_files(wc.exp, evaluated_models(wc.exp))[0],
     output:
         png=report(
             "results/{exp}/figures/ood_histograms.png",
@@ -140,11 +144,12 @@ rule plot_ood_histograms:
     benchmark:
         "benchmarks/plot_ood_histograms/{exp}.tsv"
     params:
+        per_example=lambda wc: per_example_files(wc.exp, evaluated_models(wc.exp))[1],
         models=lambda wc: ["ensemble", *EXPERIMENTS[wc.exp]["students"]],
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m ensemble_distill.figures ood-histograms --per-example {input.per_example} "
+        "python -m ensemble_distill.figures ood-histograms --per-example {params.per_example} "
         "--models {params.models} --out {output.png} > {log} 2>&1"
 
 
@@ -211,9 +216,7 @@ rule plot_diversity:
     input:
         code=code("figures"),
         teachers="results/{exp}/analysis/teacher_diversity.parquet",
-        per_example=lambda wc: per_example_files(
-            wc.exp, ["ensemble", *seeded(wc.exp, multi_member(wc.exp))]
-        ),
+        per_example=lambda wc: diversity_per_example(wc)[0],
     output:
         png=report(
             "results/{exp}/figures/diversity.png",
@@ -229,13 +232,14 @@ rule plot_diversity:
     benchmark:
         "benchmarks/plot_diversity/{exp}.tsv"
     params:
+        per_example=lambda wc: diversity_per_example(wc)[1],
         models=lambda wc: ["ensemble", *multi_member(wc.exp)],
         test=lambda wc: test_set(wc.exp),
     conda:
         "../../envs/analysis.yaml"
     shell:
         "python -m ensemble_distill.figures diversity --teachers {input.teachers} "
-        "--per-example {input.per_example} --models {params.models} "
+        "--per-example {params.per_example} --models {params.models} "
         "--test-set {params.test} --out {output.png} > {log} 2>&1"
 
 

@@ -12,19 +12,19 @@ localrules:
 rule collect_metrics:
     input:
         code=code("tables"),
-        metrics=lambda wc: expand(
-            "results/{exp}/metrics/{model}.parquet", exp=wc.exp, model=evaluated_models(wc.exp)
-        ),
+        metrics=lambda wc: eval_files(wc.exp, "metrics", evaluated_models(wc.exp))[0],
     output:
         metrics="results/{exp}/metrics.parquet",
     log:
         "logs/collect_metrics/{exp}.log",
     benchmark:
         "benchmarks/collect_metrics/{exp}.tsv"
+    params:
+        metrics=lambda wc: eval_files(wc.exp, "metrics", evaluated_models(wc.exp))[1],
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m ensemble_distill.tables collect --inputs {input.metrics} "
+        "python -m ensemble_distill.tables collect --inputs {params.metrics} "
         "--out {output.metrics} > {log} 2>&1"
 
 
@@ -62,10 +62,7 @@ rule summary_table:
 rule mu_gap_table:
     input:
         code=code("tables"),
-        per_example=lambda wc: per_example_files(
-            wc.exp,
-            ["ensemble", *seeded(wc.exp, students_of(wc.exp, lambda m: m.has_model_uncertainty))],
-        ),
+        per_example=lambda wc: mu_gap_per_example(wc)[0],
     output:
         markdown="results/{exp}/tables/mu_gap.md",
         csv=report(
@@ -81,13 +78,14 @@ rule mu_gap_table:
     benchmark:
         "benchmarks/mu_gap_table/{exp}.tsv"
     params:
+        per_example=lambda wc: mu_gap_per_example(wc)[1],
         models=lambda wc: model_order(wc.exp),
         paper=paper_flag,
         paper_rows=paper_rows,
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m ensemble_distill.tables mu-gap --per-example {input.per_example} "
+        "python -m ensemble_distill.tables mu-gap --per-example {params.per_example} "
         "--models {params.models} {params.paper} {params.paper_rows} --title '{wildcards.exp}: ' "
         "--out-md {output.markdown} --out-csv {output.csv} > {log} 2>&1"
 
@@ -95,7 +93,7 @@ rule mu_gap_table:
 rule ood_table:
     input:
         code=code("tables"),
-        per_example=lambda wc: per_example_files(wc.exp, evaluated_models(wc.exp)),
+        per_example=lambda wc: per_example_files(wc.exp, evaluated_models(wc.exp))[0],
     output:
         markdown="results/{exp}/tables/ood.md",
         csv=report(
@@ -111,11 +109,12 @@ rule ood_table:
     benchmark:
         "benchmarks/ood_table/{exp}.tsv"
     params:
+        per_example=lambda wc: per_example_files(wc.exp, evaluated_models(wc.exp))[1],
         models=lambda wc: model_order(wc.exp),
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m ensemble_distill.tables ood --per-example {input.per_example} "
+        "python -m ensemble_distill.tables ood --per-example {params.per_example} "
         "--models {params.models} --title '{wildcards.exp}: ' "
         "--out-md {output.markdown} --out-csv {output.csv} > {log} 2>&1"
 

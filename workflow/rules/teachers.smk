@@ -17,6 +17,7 @@ rule train_teacher:
         resume="results/.resume/{exp}/teachers-{pack}.pt",
         device=DEVICE,
     threads: job_threads("train_teacher")
+    priority: 2
     resources:
         **job_resources("train_teacher"),
     conda:
