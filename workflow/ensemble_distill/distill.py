@@ -48,10 +48,11 @@ MATCH = {
 NO_PERTURBATION = {"kind": "none"}
 
 
-def load_teachers(paths, split=0):
+def load_teachers(paths, split=0, checkpoints=None):
     """Teacher checkpoints as one frozen, batched ``Members`` module whose output is (B, M, C),
-    with their spec and seeds."""
-    checkpoints = [load_checkpoint(p) for p in paths]
+    with their spec and seeds; ``checkpoints``: the files at ``paths`` already read (a
+    regression teacher's file holds all its splits, read once per job, not once per split)."""
+    checkpoints = checkpoints or [load_checkpoint(p) for p in paths]
     try:
         members = load_members(checkpoints, split)
     except ValueError as error:
@@ -186,10 +187,12 @@ def per_split(loss):
 
 
 def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, device="auto",
-            keep_resume=False):  # fmt: skip
+            keep_resume=False, teacher_checkpoints=None):  # fmt: skip
     """Distill one student per data split (all splits of a regression benchmark together,
-    as one batched pack of students); ``keep_resume`` keeps the final resume state."""
+    as one batched pack of students); ``keep_resume`` keeps the final resume state;
+    ``teacher_checkpoints`` are the files at ``teacher_paths``, if already read."""
     device = pick_device(device)
+    teacher_checkpoints = teacher_checkpoints or [load_checkpoint(p) for p in teacher_paths]
     data = Dataset.load(data_path)
     method = method_of(student_cfg)
     # Teacher outputs are cached once per split when nothing changes the training input.
@@ -202,7 +205,9 @@ def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, dev
         raise ValueError("distilling several data splits at once needs cached teacher outputs")
     train, val = [], []
     for s in range(data.n_splits):
-        teachers, teacher_spec, teacher_seeds = load_teachers(teacher_paths, split=s)
+        teachers, teacher_spec, teacher_seeds = load_teachers(
+            teacher_paths, split=s, checkpoints=teacher_checkpoints
+        )
         teachers.to(device)
 
         def tensors(x, y, with_targets, teachers=teachers):
@@ -260,13 +265,13 @@ def distill_pack(data_path, student_cfg, teacher_paths, seeds, *, out, resume_di
     instead of training it again. (Batching the seeds as one pack of networks, as teachers
     do, measured slower here: vmapping a Hydra costs more than it saves.)
     """
-    paths = []
+    paths, checkpoints = [], [load_checkpoint(p) for p in teacher_paths]  # read once
     for seed in seeds:
         log(f"seed {seed}: distilling ({len(paths) + 1} of {len(seeds)} in this job)")
         path = student_dir(out, seed) / "model.pt"
         run = Path(resume_dir) / f"seed{seed}"
         distill(data_path, student_cfg, teacher_paths, seed, out=path, resume_dir=run,
-                device=device, keep_resume=True)  # fmt: skip
+                device=device, keep_resume=True, teacher_checkpoints=checkpoints)  # fmt: skip
         paths.append(path)
     shutil.rmtree(resume_dir, ignore_errors=True)  # every seed is written: state superseded
     return paths

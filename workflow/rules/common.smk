@@ -238,12 +238,14 @@ def test_per_example(wildcards):
 
 
 def mu_gap_per_example(wildcards):
-    """The ensemble's and every seed's of the students with model uncertainty (Table 1)."""
+    """Per-example (folders, files) of the ensemble and of every seed of the students with
+    model uncertainty (Table 1)."""
     students = students_of(wildcards.exp, lambda m: m.has_model_uncertainty)
     return per_example_files(wildcards.exp, ["ensemble", *seeded(wildcards.exp, students)])
 
 
 def diversity_per_example(wildcards):
+    """Per-example (folders, files) of the ensemble and every seed of multi-member students."""
     students = multi_member(wildcards.exp)
     return per_example_files(wildcards.exp, ["ensemble", *seeded(wildcards.exp, students)])
 
