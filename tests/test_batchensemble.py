@@ -92,7 +92,9 @@ def test_mimo_slots_see_their_own_inputs():
 def test_factors_get_their_own_learning_rate_and_no_weight_decay():
     spec = network_spec("mlp", (4,), [8], 3)
     model = build_model({**spec, "batchensemble": {"members": 2, "init": INIT}})
-    opt = make_optimizer(model, optimizer="sgd", lr=0.1, weight_decay=5e-4, factor_lr=0.5)
+    opt = make_optimizer(
+        model.named_parameters(), optimizer="sgd", lr=0.1, weight_decay=5e-4, factor_lr=0.5
+    )
     shared, factors = opt.param_groups
     assert (shared["lr"], shared["weight_decay"]) == (0.1, 5e-4)
     assert (factors["lr"], factors["weight_decay"]) == (0.05, 0.0)

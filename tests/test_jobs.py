@@ -3,6 +3,8 @@
 metrics jobs of an eval group write each model's own files."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -67,7 +69,7 @@ def test_student_checkpoint_holds_the_best_validation_weights(spiral_job):
 def test_a_prediction_job_and_a_metrics_job_cover_a_group_of_models(spiral_job, tmp_path):
     """One predict job writes each model's own file (its members, its own checkpoints in
     its record); one metrics job scores each file under that model's identity."""
-    from ensemble_distill import metrics, predict, provenance
+    from ensemble_distill import metrics, provenance
     from ensemble_distill.evalsets import build_eval_set
     from ensemble_distill.io import load_npz
 
@@ -76,8 +78,11 @@ def test_a_prediction_job_and_a_metrics_job_cover_a_group_of_models(spiral_job, 
     save_npz(test, **build_eval_set(Dataset.load(tmp / "data.npz"), {"kind": "test"}))
     t0, t1 = str(tmp / "pack/seed0/model.pt"), str(tmp / "pack/seed1/model.pt")
     out = tmp_path / "predictions"
-    predict.main(["--model", "ensemble", t0, t1, "--model", "one/seed1", t1,
-                  "--eval-sets", f"test={test}", "--out", str(out)])  # fmt: skip
+    # a process of its own, as in the workflow (torch's thread settings are per process)
+    job = subprocess.run([sys.executable, "-m", "ensemble_distill.predict", "--model", "ensemble",
+                          t0, t1, "--model", "one/seed1", t1, "--eval-sets", f"test={test}",
+                          "--out", str(out)], capture_output=True, text=True)  # fmt: skip
+    assert job.returncode == 0, job.stderr
     ensemble = load_npz(out / "ensemble.npz", group="test")["log_probs"]  # (I, K, N, C)
     alone = load_npz(out / "one/seed1.npz", group="test")["log_probs"]
     assert ensemble.shape[1] == 2 and alone.shape[1] == 1

@@ -182,6 +182,23 @@ def test_killed_pack_resumes_to_identical_weights(datasets, tmp_path, monkeypatc
                 torch.testing.assert_close(split_b[name], value, rtol=0, atol=0)
 
 
+def test_a_batched_pack_optimises_one_stacked_tensor_per_parameter(
+    datasets, tmp_path, monkeypatch, policy
+):
+    """2 members x 2 splits of a [1, 16, 2] MLP: 4 networks of 4 parameter tensors. Batched,
+    the optimiser holds 4 stacked (4, ...) tensors, not 16 (backward and each step then
+    handle 4); run one by one, the 16 members' own."""
+    saved = {}
+    monkeypatch.setattr(train_module, "save_checkpoint", lambda path, **p: saved.update(p))
+    train_teachers(datasets / "regression.npz", TEACHER, [0, 1], out=tmp_path / "t",
+                   resume=tmp_path / "r")  # fmt: skip
+    steps = saved["optimizer"]["state"]
+    if policy == "batched":
+        assert saved["stacked"] and [s["exp_avg"].shape[0] for s in steps] == [4] * 4
+    else:
+        assert not saved["stacked"] and len(steps) == 16
+
+
 def test_pack_job_writes_each_member_its_own_files(datasets, tmp_path):
     out = tmp_path / "seeds4-6"
     teacher_module.main(["--data", str(datasets / "classification.npz"), "--teacher",

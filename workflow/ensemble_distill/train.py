@@ -94,11 +94,14 @@ def lr_factor(epoch, epochs, schedule="constant", milestones=None, floor=0.01, l
     return floor
 
 
-def make_optimizer(model, *, optimizer, lr, weight_decay, momentum=0.9, factor_lr=1.0):
-    """Adam or SGD with momentum. BatchEnsemble's rank-one factors get their own group:
-    ``factor_lr`` times the learning rate and no weight decay (giung2 BASE_LR_BE, WD_BE 0)."""
-    factors = [p for n, p in model.named_parameters() if is_factor(n)]
-    shared = [p for n, p in model.named_parameters() if not is_factor(n)]
+def make_optimizer(named_parameters, *, optimizer, lr, weight_decay, momentum=0.9,
+                   factor_lr=1.0):  # fmt: skip
+    """Adam or SGD with momentum over (name, parameter) pairs. BatchEnsemble's rank-one
+    factors get their own group: ``factor_lr`` times the learning rate and no weight decay
+    (giung2 BASE_LR_BE, WD_BE 0)."""
+    named_parameters = list(named_parameters)
+    factors = [p for n, p in named_parameters if is_factor(n)]
+    shared = [p for n, p in named_parameters if not is_factor(n)]
     groups = [{"params": shared, "lr": lr, "weight_decay": weight_decay}]
     if factors:
         groups.append({"params": factors, "lr": lr * factor_lr, "weight_decay": 0.0})
@@ -182,22 +185,29 @@ def fit(
         compile_networks(model)
     device_type = next(model.parameters()).device.type
     autocast = partial(torch.autocast, device_type, dtype=torch.bfloat16, enabled=amp == "bf16")
+    start, histories = 0, [[] for _ in seeds]
+    best_loss, best_state = [math.inf] * len(seeds), [None] * len(seeds)
+    # A pack whose members run batched trains stacked copies of their parameters (Members).
+    stacked = model.train().stack_parameters(train[0]) if pack else None
+    state = load_checkpoint(resume) if resume.is_file() else None
+    settings = (fingerprint, seeds, stacked is not None)
+    if state is not None and (state["fingerprint"], state.get("seeds"),
+                              state.get("stacked", False)) != settings:  # fmt: skip
+        log(f"ignoring {resume}: written for other settings")
+        state = None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        if stacked:
+            stacked = model.stack_parameters(train[0])  # of the loaded weights
     opt = make_optimizer(
-        model,
+        stacked.items() if stacked else model.named_parameters(),
         optimizer=optimizer,
         lr=lr,
         weight_decay=weight_decay,
         momentum=momentum,
         factor_lr=factor_lr,
     )
-    start, histories = 0, [[] for _ in seeds]
-    best_loss, best_state = [math.inf] * len(seeds), [None] * len(seeds)
-    state = load_checkpoint(resume) if resume.is_file() else None
-    if state is not None and (state["fingerprint"], state.get("seeds")) != (fingerprint, seeds):
-        log(f"ignoring {resume}: written for other settings")
-        state = None
     if state is not None:
-        model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, best_loss, best_state = state["epoch"], state["best_loss"], state["best_model"]
         histories = state["history"]
@@ -250,6 +260,8 @@ def fit(
             total = total + losses.detach().double() * b
             n += b
         train_loss = (total / n).tolist() if pack else [(total / n).item()]
+        if stacked:  # validation and the saved states read the members
+            model.sync_members()
         # Without a validation set (UCI protocol: fixed epochs) the last epoch is kept.
         if val is not None:
             val_loss = mean_loss(model, val_loss_fn, val, pack=pack)
@@ -273,6 +285,7 @@ def fit(
                 resume,
                 fingerprint=fingerprint,
                 seeds=seeds,
+                stacked=stacked is not None,
                 epoch=epoch + 1,
                 model=model.state_dict(),
                 optimizer=opt.state_dict(),
@@ -282,6 +295,8 @@ def fit(
             )
             jobguard.saved(epoch + 1)
             last_write = now
+    if stacked:  # the members hold the trained weights again
+        model.unstack()
     for r, replica in enumerate(replicas):
         if val is not None and best_state[r] is not None:
             replica.load_state_dict(best_state[r])
