@@ -163,19 +163,18 @@ class Members(nn.ModuleList):
         Training steps then use them instead of stacking the members' parameters anew: a
         20-split UCI pack of Hydras has 22 such tensors instead of 440, so backward does
         not unbind 440 gradients and the optimiser does not loop over 440 tensors. The
-        arithmetic is the same elementwise, so each member takes the steps it took before.
+        arithmetic is the same elementwise (up to rounding: fused kernels vectorise other
+        shapes differently), so each member takes the steps it would take alone.
         The members' own parameters are stale until :meth:`sync_members`, and their
         parameters may change (a Hydra growing heads) only after :meth:`unstack`."""
         if not self._batch(x):
             return None
-        places = self._layout()["params"]
+        self._leaves = {}
         with torch.no_grad():
-            self._leaves = {
-                name: nn.Parameter(torch.stack([m._parameters[a] for m, a, _ in column]),
-                                   requires_grad=column[0][0]._parameters[column[0][1]].requires_grad)
-                for name, column in zip((n for _, _, n in places[0]), zip(*places, strict=True),
-                                        strict=True)
-            }  # fmt: skip
+            for column in zip(*self._layout()["params"], strict=True):  # a name, every member
+                params = [module._parameters[attr] for module, attr, _ in column]
+                stacked = nn.Parameter(torch.stack(params), requires_grad=params[0].requires_grad)
+                self._leaves[column[0][2]] = stacked
         return self._leaves
 
     def sync_members(self):
