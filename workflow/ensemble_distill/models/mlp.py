@@ -244,20 +244,20 @@ class Members(nn.ModuleList):
         """Stacked parameters and buffers: stacked anew while they are trained (the stack
         passes gradients back to each member), cached while frozen (teachers, inference)."""
         layout = self._layout()
+        buffers = [{name: module._buffers[attr] for module, attr, name in member}
+                   for member in layout["buffers"]]  # fmt: skip
+        leaves = getattr(self, "_leaves", None)
+        if leaves is not None and self.training and torch.is_grad_enabled():  # in fit
+            if len(leaves) != len(layout["params"][0]):  # e.g. heads grown: stack anew first
+                raise RuntimeError("the members' parameters changed while training stacked")
+            return {**leaves, **{n: torch.stack([b[n] for b in buffers]) for n in buffers[0]}}
         params = [{name: module._parameters[attr] for module, attr, name in member}
                   for member in layout["params"]]  # fmt: skip
-        tensors = [{**p, **{name: module._buffers[attr] for module, attr, name in member}}
-                   for p, member in zip(params, layout["buffers"], strict=True)]  # fmt: skip
+        tensors = [{**p, **b} for p, b in zip(params, buffers, strict=True)]
         # Inside another member's functional call (a pack of Hydras) the parameters are
         # transformed tensors, not this module's own: never cache those.
         own = all(isinstance(t, nn.Parameter) for t in params[0].values())
         trained = torch.is_grad_enabled() and any(t.requires_grad for t in params[0].values())
-        leaves = getattr(self, "_leaves", None)
-        if own and trained and leaves is not None and self.training:
-            if leaves.keys() != params[0].keys():  # e.g. heads grown: stack anew first
-                raise RuntimeError("the members' parameters changed while training stacked")
-            buffers = tensors[0].keys() - leaves.keys()
-            return {**leaves, **{n: torch.stack([t[n] for t in tensors]) for n in buffers}}
         if not own or trained:
             return {name: torch.stack([t[name] for t in tensors]) for name in tensors[0]}
         key = tuple((id(t), t._version) for member in tensors for t in member.values())
