@@ -41,11 +41,13 @@ include: "workflow/rules/teachers.smk"
 include: "workflow/rules/distill.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
-        all_outputs(),
+        PLAN.results,
+        out("provenance_summary", "csv"),
     default_target: True

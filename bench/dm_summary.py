@@ -18,7 +18,7 @@ def main(folders):
     for folder in map(Path, folders):
         print(f"== {folder}")
         metrics = pd.read_parquet(folder / "metrics.parquet")
-        val = metrics[metrics["shift"] == "validation"]
+        val = metrics[metrics["eval_kind"] == "validation"]
         val = val[val["metric"].isin(["acc", "cnll", "diversity_kl"]) & (val["model"] != "single")]
         print("validation set, every model (the ODS step is chosen on cNLL here):")
         table = val.groupby(["model", "metric"], sort=False)["value"].agg(["mean", "std"])

@@ -31,9 +31,11 @@ STAGE = REPO / "bench/.mutation"
 MODULES = {
     "metrics": ["test_metrics.py", "test_regression.py", "test_diversity.py", "test_tables.py"],
     "losses": ["test_losses.py", "test_regression.py", "test_distill_wiring.py"],
-    "tables": ["test_tables.py", "test_diversity.py", "test_regression.py"],
+    "tables": ["test_tables.py", "test_diversity.py", "test_regression.py"],  # a package
+    "ood": ["test_tables.py"],
     "evalsets": ["test_data.py", "test_evalsets.py", "test_regression.py"],
     "calibration": ["test_diversity.py", "test_metrics.py"],
+    "ensemble_curve": ["test_diversity.py"],
     "distill": [
         "test_distill_wiring.py",
         "test_distill_resume.py",
@@ -61,7 +63,13 @@ def stage(modules):
     (STAGE / "tests").mkdir()
     for name in ["conftest.py", *tests]:
         shutil.copy(REPO / "tests" / name, STAGE / "tests" / name)
-    only = ", ".join(f'"src/ensemble_distill/{m}.py"' for m in modules)
+    package = REPO / "workflow/ensemble_distill"
+    only = ", ".join(
+        f'"src/ensemble_distill/{m}/*.py"'
+        if (package / m).is_dir()
+        else f'"src/ensemble_distill/{m}.py"'
+        for m in modules
+    )
     selection = ", ".join(f'"tests/{t}"' for t in tests)
     (STAGE / "setup.cfg").write_text("")
     (STAGE / "pyproject.toml").write_text(

@@ -266,8 +266,8 @@ def test_official_corruption_files_are_preferred(tmp_path):
 def test_generated_sets_are_marked_in_metric_rows():
     log_probs = np.log(np.full((1, 2, 3, 4), 0.25))  # (I, K, N, C)
     pred = {"kind": np.array("categorical"), "log_probs": log_probs, "labels": np.zeros(3, int),
-            "intensities": np.ones(1), "shift": np.array("corrupt"), "generated": np.array(True),
-            "seeds": np.arange(2)}  # fmt: skip
+            "intensities": np.ones(1), "eval_kind": np.array("corrupt"),
+            "generated": np.array(True), "seeds": np.arange(2)}  # fmt: skip
     rows, _ = evaluate_predictions(pred, "e", "kd", "kd", 0, "c_fog")
     assert set(rows["eval_set"]) == {"c_fog (generated)"}
 
@@ -325,7 +325,7 @@ def test_paper_configs_end_to_end_on_standin_data(standin_root, workflow_copy):
     for name, (exp, *_) in PAPER_CONFIGS.items():
         out = workflow_copy / "results" / exp
         metrics = pd.read_parquet(out / "metrics.parquet")
-        corrupt = metrics[metrics["shift"] == "corrupt"]
+        corrupt = metrics[metrics["eval_kind"] == "corrupt"]
         assert len(corrupt) and corrupt["eval_set"].str.endswith(" (generated)").all()
         assert set(metrics["model"]) == {"ensemble", "single", *TINY_STUDENTS[name]}
         text = (out / "tables" / "corruption.md").read_text()

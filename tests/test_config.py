@@ -3,14 +3,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ensemble_distill.config import (
-    ConfigError,
-    cluster_resources,
-    eval_groups,
-    member_seeds,
-    parse_model_id,
-    validate_config,
-)
+from ensemble_distill.config import ConfigError, validate_config
+from ensemble_distill.plan import Experiment, Plan
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -26,28 +20,8 @@ def test_default_config_is_valid_and_gets_defaults():
     cfg = validate_config(copy.deepcopy(DEFAULT))
     assert cfg["experiments"]["digits"]["teacher"]["train"]["weight_decay"] == 0.0
     assert cfg["experiments"]["spiral"]["students"]["kd"]["alpha"] == 1.0
-    assert member_seeds(cfg["experiments"]["spiral"]) == list(range(10))
-
-
-def test_eval_groups_cover_every_model_once_per_mode():
-    """Written out by hand for 3 seeds in packs of 2 and two students."""
-    experiment = validate_config(copy.deepcopy(DEFAULT))["experiments"]["digits"]
-    experiment.update(distill_seeds=[0, 1, 2], distill_pack=2, eval_group="pack")
-    experiment["students"] = {s: experiment["students"][s] for s in ("kd", "hydra")}
-    assert eval_groups(experiment) == {
-        "ensemble": ["ensemble"],
-        "kd-seeds0-1": ["kd/seed0", "kd/seed1"],
-        "kd-seeds2-2": ["kd/seed2"],
-        "hydra-seeds0-1": ["hydra/seed0", "hydra/seed1"],
-        "hydra-seeds2-2": ["hydra/seed2"],
-    }
-    experiment["eval_group"] = "experiment"
-    assert eval_groups(experiment) == {
-        "all": ["ensemble", "kd/seed0", "kd/seed1", "kd/seed2",
-                "hydra/seed0", "hydra/seed1", "hydra/seed2"]
-    }  # fmt: skip
-    assert parse_model_id("hydra/seed12") == ("hydra", 12)
-    assert parse_model_id("ensemble") == ("ensemble", None)
+    assert Plan(cfg)["spiral"].member_seeds == list(range(10))
+    assert cfg["experiments"]["spiral"]["analysis"] == {"step": 1 / 255, "temperature": 1.0}
 
 
 @pytest.mark.parametrize(
@@ -171,13 +145,13 @@ def test_cluster_resources_from_config():
             "resources": {"train_teacher": {"gpu": 2, "runtime": 45}, "gpu_request": "gres"},
         }
     )
-    teacher = cluster_resources(config, "train_teacher")
+    teacher = Plan(config).resources("train_teacher")
     assert teacher["gres"] == "gpu:2" and "gpu" not in teacher
     assert [teacher["runtime"](None, attempt) for attempt in (1, 2, 3)] == [45, 90, 135]
     assert teacher["mem_mb"] == 4000  # the job default fills what the config leaves out
-    assert "gpu" not in cluster_resources(config, "predict")  # 0 GPUs: no request at all
+    assert "gpu" not in Plan(config).resources("predict")  # 0 GPUs: no request at all
     config["resources"]["gpu_request"] = "gpu"
-    assert cluster_resources(config, "train_teacher")["gpu"] == 2
+    assert Plan(config).resources("train_teacher")["gpu"] == 2
 
 
 def E(c):
@@ -401,7 +375,7 @@ def test_numbers_nested_in_command_line_overrides_arrive_as_numbers():
     assert E(config)["spiral"]["teacher"]["train"]["lr"] == 0.01
     assert E(config)["spiral"]["teacher"]["train"]["epochs"] == 5
     assert E(config)["digits"]["dataset"]["split_seed"] == 2
-    assert member_seeds(E(config)["spiral"]) == [0, 1, 2]
+    assert Experiment("spiral", E(config)["spiral"]).member_seeds == [0, 1, 2]
 
 
 def test_yaml_syntax_error_names_file_line_and_column(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from ensemble_distill.codegraph import PACKAGE, closure, module_files
+from ensemble_distill.codegraph import PACKAGE, closure, module_files, module_path
 from ensemble_distill.distill import distill_split
 from ensemble_distill.methods import METHODS
 from ensemble_distill.models import Members
@@ -81,13 +81,20 @@ def test_schema_and_registry_agree_on_each_methods_keys():
 
 def rule_modules():
     """(rule, module of its code input, module its shell command runs) for every rule."""
-    out = []
+    out, found = [], {}
     for smk in sorted((REPO / "workflow/rules").glob("*.smk")):
-        for block in re.split(r"\n(?=rule )", smk.read_text())[1:]:
-            name = re.match(r"rule (\w+):", block).group(1)
+        for block in re.split(r"\n(?=rule |use rule )", smk.read_text())[1:]:
+            # `use rule base as name with:` inherits what it does not override
+            if m := re.match(r"use rule (\w+) as (\w+) with:", block):
+                base, name = m.groups()
+            else:
+                base, name = None, re.match(r"rule (\w+):", block).group(1)
             declared = re.search(r'code=code\("(\w+)"\)', block)
             runs = re.search(r"python -m ensemble_distill\.(\w+)", block)
-            out.append((name, declared and declared.group(1), runs and runs.group(1)))
+            declared = declared.group(1) if declared else found.get(base, (None, None))[0]
+            runs = runs.group(1) if runs else found.get(base, (None, None))[1]
+            found[name] = declared, runs
+            out.append((name, declared, runs))
     return out
 
 
@@ -99,8 +106,8 @@ def test_every_rule_declares_the_code_of_the_module_it_runs():
             assert declared == runs, f"rule {name} runs {runs} but declares code({declared!r})"
 
 
-STAGES = ["distill", "predict", "metrics", "tables", "calibration", "analysis", "figures", "cost",
-          "teacher", "evalsets"]  # fmt: skip
+STAGES = ["distill", "predict", "metrics", "tables", "ensemble_curve", "analysis", "figures",
+          "cost", "teacher", "evalsets"]  # fmt: skip
 
 
 @pytest.mark.parametrize("module", STAGES)
@@ -108,13 +115,15 @@ def test_code_inputs_cover_every_package_module_python_loads(module):
     """The static import graph includes every package module that importing the stage
     really loads (a missed import would let an edit rerun nothing)."""
     listing = f"print(*(m for m in sys.modules if m.startswith('{PACKAGE}')))"
-    script = f"import sys, {PACKAGE}.{module}; {listing}"
+    main = module_path(f"{module}.__main__")  # a package runs its __main__
+    target = f"{module}.__main__" if main.is_file() else module
+    script = f"import sys, {PACKAGE}.{target}; {listing}"
     loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             cwd=REPO / "workflow", check=True).stdout.split()  # fmt: skip
     loaded = {m.removeprefix(PACKAGE).removeprefix(".") for m in loaded}
     assert loaded <= closure(module), loaded - closure(module)
     files = module_files(module)
-    assert f"workflow/{PACKAGE}/{module}.py" in files
+    assert str(module_path(target).relative_to(REPO)) in files
     assert all((REPO / f).is_file() for f in files)
 
 

@@ -3,18 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-from ensemble_distill.calibration import (
-    dee,
-    ensemble_curve,
-    fit_temperature,
-    log_mean_exp,
-    nll_at,
-    scaled,
-    subset_means,
-    subsets,
-)
+from ensemble_distill.calibration import dee, fit_temperature, log_mean_exp, nll_at, scaled
+from ensemble_distill.ensemble_curve import ensemble_curve, subset_means, subsets
 from ensemble_distill.metrics import disagreement, evaluate_predictions, pairwise_kl
-from ensemble_distill.tables import diversity_tables, paired_interval
+from ensemble_distill.tables.diversity import diversity_tables
+from ensemble_distill.tables.format import paired_interval
 from scipy.special import log_softmax
 
 
@@ -151,7 +144,7 @@ def test_calibrated_metrics_use_the_models_own_validation_temperature():
     labels = np.array([rng.choice(3, p=p) for p in np.exp(log_softmax(logits / 3, axis=-1))])
     overconfident = log_softmax(logits, axis=-1)[None, None]  # (I=1, K=1, N, C)
     pred = dict(kind="categorical", log_probs=overconfident, labels=labels,
-                intensities=np.zeros(1), shift="none", seeds=[0])  # fmt: skip
+                intensities=np.zeros(1), eval_kind="test", seeds=[0])  # fmt: skip
     metrics, _ = evaluate_predictions(pred, "e", "kd", "kd", 0, "test", validation=pred)
     value = dict(zip(metrics["metric"], metrics["value"], strict=True))
     assert value["temperature"] == pytest.approx(3, abs=0.2)

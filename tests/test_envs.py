@@ -69,4 +69,4 @@ def test_every_rules_env_provides_what_its_code_imports():
             missing = needed - provided
             assert not missing, f"{env.group(1)} lacks {missing} for {module.group(1)}"
             checked += 1
-    assert checked >= 15
+    assert checked >= 12  # `use rule` derivatives share their base rule's module and env

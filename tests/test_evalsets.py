@@ -28,19 +28,19 @@ def test_validation_and_test_sets():
     val = build_eval_set(IMAGES, {"kind": "validation"})
     np.testing.assert_array_equal(val["x"][0], IMAGES.x_val)
     np.testing.assert_array_equal(val["labels"], [2, 1, 0, 2])
-    assert val["x"].shape == (1, 4, 1, 4, 4) and str(val["shift"]) == "validation"
+    assert val["x"].shape == (1, 4, 1, 4, 4) and str(val["eval_kind"]) == "validation"
     np.testing.assert_array_equal(val["intensities"], [0.0])
     test = build_eval_set(IMAGES, {"kind": "test"})
     np.testing.assert_array_equal(test["x"][0], IMAGES.x_test)
     np.testing.assert_array_equal(test["labels"], [0, 1, 2, 0, 1])
-    assert str(test["shift"]) == "none" and "coords" not in test
+    assert str(test["eval_kind"]) == "test" and "coords" not in test
     points = build_eval_set(POINTS, {"kind": "test"})  # 2-D inputs keep their coordinates
     np.testing.assert_array_equal(points["coords"], POINTS.x_test)
 
 
 def test_shifted_sets_stack_one_copy_per_intensity():
     shifted = build_eval_set(IMAGES, {"kind": "translate", "intensities": [0, 1, 3]})
-    assert shifted["x"].shape == (3, 5, 1, 4, 4) and str(shifted["shift"]) == "translate"
+    assert shifted["x"].shape == (3, 5, 1, 4, 4) and str(shifted["eval_kind"]) == "translate"
     np.testing.assert_array_equal(shifted["intensities"], [0.0, 1.0, 3.0])
     np.testing.assert_array_equal(shifted["x"][0], IMAGES.x_test)
     np.testing.assert_array_equal(shifted["x"][2][..., 3], IMAGES.x_test[..., 0])  # rolled by 3
@@ -53,7 +53,7 @@ def test_shifted_sets_stack_one_copy_per_intensity():
 
 def test_ood_and_grid_sets_are_unlabelled():
     ood = build_eval_set(IMAGES, {"kind": "ood", "source": "uniform_noise", "size": 7})
-    assert ood["x"].shape == (1, 7, 1, 4, 4) and str(ood["shift"]) == "ood"
+    assert ood["x"].shape == (1, 7, 1, 4, 4) and str(ood["eval_kind"]) == "ood"
     np.testing.assert_array_equal(ood["labels"], [-1] * 7)
     np.testing.assert_array_equal(ood["x"][0], uniform_noise((1, 4, 4), 7, seed=0))
     assert ood_images({"source": "uniform_noise"}, (1, 4, 4), None).shape == (1000, 1, 4, 4)
@@ -64,7 +64,9 @@ def test_ood_and_grid_sets_are_unlabelled():
     np.testing.assert_array_equal(grid["coords"], expected)
     np.testing.assert_array_equal(grid["x"][0], expected)
     assert (
-        str(grid["shift"]) == "grid" and (grid["labels"] == -1).all() and len(grid["labels"]) == 9
+        str(grid["eval_kind"]) == "grid"
+        and (grid["labels"] == -1).all()
+        and len(grid["labels"]) == 9
     )
     with pytest.raises(ValueError, match="unknown eval-set kind 'blur'"):
         build_eval_set(IMAGES, {"kind": "blur"})
@@ -103,7 +105,7 @@ def test_regression_test_set_is_in_original_units():
     np.testing.assert_array_equal(test["x"], regression().x_test)
     np.testing.assert_array_equal(test["y_scale"], [2.0, 0.5])
     np.testing.assert_array_equal(test["splits"], [0, 1])
-    assert str(test["shift"]) == "none"
+    assert str(test["eval_kind"]) == "test"
 
 
 def test_regression_grid_is_standardised_per_split():

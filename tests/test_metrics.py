@@ -113,12 +113,12 @@ def test_ensemble_file_also_scores_each_member():
         log_probs=log_probs,
         labels=np.arange(5) % 4,
         intensities=np.array([0.0, 15.0]),
-        shift=np.array("rotate"),
+        eval_kind=np.array("rotate"),
         seeds=np.array([4, 5, 6]),
     )
     metrics, examples = evaluate_predictions(pred, "exp", "ensemble", "ensemble", None, "rot")
     assert (metrics["experiment"] == "exp").all() and (metrics["eval_set"] == "rot").all()
-    assert (metrics["shift"] == "rotate").all() and (metrics["split"] == 0).all()
+    assert (metrics["eval_kind"] == "rotate").all() and (metrics["split"] == 0).all()
     assert set(zip(metrics["model"], metrics["method"], strict=True)) == {("ensemble", "ensemble"),
                                                              ("single", "member")}  # fmt: skip
     assert metrics[metrics["model"] == "ensemble"]["distill_seed"].isna().all()
@@ -142,7 +142,7 @@ def test_ensemble_file_also_scores_each_member():
         "method",
         "distill_seed",
         "eval_set",
-        "shift",
+        "eval_kind",
         "intensity",
         "split",
         "metric",
@@ -168,7 +168,7 @@ def test_dirichlet_prediction_file_is_scored_on_its_mean():
         log_alpha=log_alpha,
         labels=np.array([0, 1]),
         intensities=np.array([0.0]),
-        shift=np.array("none"),
+        eval_kind=np.array("test"),
         seeds=np.array([0]),
     )
     metrics, _ = evaluate_predictions(pred, "exp", "end2", "end2", 0, "test")
@@ -205,10 +205,10 @@ def test_per_example_frame_of_a_classifier():
         [[[[0.7, 0.3], [0.2, 0.8], [0.6, 0.4]]], [[[0.4, 0.6], [0.5, 0.5], [0.9, 0.1]]]]
     )
     pred = dict(kind="categorical", log_probs=log_probs, labels=np.array([0, 0, 1]),
-                intensities=np.array([0.0, 30.0]), shift=np.array("rotate"),
+                intensities=np.array([0.0, 30.0]), eval_kind=np.array("rotate"),
                 coords=np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))  # fmt: skip
     keys = dict(experiment="e", model="kd", method="kd", distill_seed=2, eval_set="rot",
-                shift="rotate")  # fmt: skip
+                eval_kind="rotate")  # fmt: skip
     frame = per_example_frame(pred, keys)
     assert list(frame.columns[:8]) == [*keys, "intensity", "index"]
     assert list(frame["intensity"]) == [0.0] * 3 + [30.0] * 3
@@ -225,7 +225,7 @@ def test_regression_rows_and_per_example_frame_per_split():
     mean = np.array([[[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]], [[1.0, 1.0, 1.0], [1.0, 1.0, 3.0]]])
     var = np.array([[[1.0, 1.0, 1.0], [3.0, 1.0, 1.0]], [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]])
     labels = np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 2.0]])
-    pred = dict(kind="gaussian", mean=mean, var=var, labels=labels, shift=np.array("none"),
+    pred = dict(kind="gaussian", mean=mean, var=var, labels=labels, eval_kind=np.array("test"),
                 intensities=np.zeros(1), seeds=np.array([7, 8]))  # fmt: skip
     metrics, examples = evaluate_predictions(pred, "uci", "ensemble", "ensemble", None, "test")
     ens = metrics[metrics["model"] == "ensemble"].set_index(["split", "metric"])["value"]
@@ -271,7 +271,7 @@ def test_each_member_of_an_ensemble_is_calibrated_on_its_own_validation_predicti
     logits = np.stack([sharp, flat])[None]  # (I=1, K=2, N, C)
     log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     pred = dict(kind="categorical", log_probs=log_probs, labels=labels, intensities=np.zeros(1),
-                shift=np.array("validation"), seeds=np.array([0, 1]))  # fmt: skip
+                eval_kind=np.array("validation"), seeds=np.array([0, 1]))  # fmt: skip
     metrics, _ = evaluate_predictions(pred, "e", "ensemble", "ensemble", None, "val", pred)
     temperature = metrics[metrics["metric"] == "temperature"].set_index("distill_seed")["value"]
     for m in (0, 1):

@@ -4,22 +4,17 @@ error over splits), the MU gap, the AUROC's direction, and the cost shares."""
 import numpy as np
 import pandas as pd
 import pytest
-from ensemble_distill.tables import (
-    auroc,
-    cost_tables,
-    format_value,
-    mu_gap,
-    ood_aurocs,
-    summary_tables,
-    uci_tables,
-)
+from ensemble_distill.metrics import mu_gap
+from ensemble_distill.ood import auroc, ood_aurocs
+from ensemble_distill.tables.format import format_value
+from ensemble_distill.tables.hydra import cost_tables, summary_tables, uci_tables
 
 
-def rows(model, method, metric, values, eval_set="test", shift="none", split=None):
+def rows(model, method, metric, values, eval_set="test", eval_kind="test", split=None):
     """Long metric rows, one per distillation seed (or per split with ``split='each'``)."""
     return [
         dict(experiment="exp", model=model, method=method, distill_seed=seed,
-             eval_set=eval_set, shift=shift, intensity=0.0, split=s, metric=metric, value=v)
+             eval_set=eval_set, eval_kind=eval_kind, intensity=0.0, split=s, metric=metric, value=v)
         for seed, (s, v) in enumerate(values)
     ]  # fmt: skip
 
@@ -28,7 +23,7 @@ def test_summary_is_mean_and_sample_std_over_seeds():
     metrics = pd.DataFrame(
         rows("kd", "kd", "nll", [(0, 0.1), (0, 0.2), (0, 0.4)])
         + rows("kd", "kd", "acc", [(0, 0.9), (0, 0.8), (0, 0.7)])
-        + rows("kd", "kd", "nll", [(0, 9.0)], eval_set="rot", shift="rotate")  # not in-domain
+        + rows("kd", "kd", "nll", [(0, 9.0)], eval_set="rot", eval_kind="rotate")  # not in-domain
         + rows("ensemble", "ensemble", "nll", [(0, 0.05)])
     )
     text, csv = summary_tables(metrics, ["ensemble", "kd"])
@@ -48,7 +43,7 @@ def test_regression_summary_is_standard_error_over_splits_of_seed_means():
     # std √2, standard error √2/√2 = 1 (pooling all four values would give 0.707).
     metrics = pd.DataFrame(
         [dict(experiment="uci_yacht", model="kd", method="kd", distill_seed=seed,
-              eval_set="test", shift="none", intensity=0.0, split=split, metric=metric,
+              eval_set="test", eval_kind="test", intensity=0.0, split=split, metric=metric,
               value=value)
          for metric, values in (("nll", [[1.0, 3.0], [4.0, 4.0]]), ("rmse", [[1, 1], [2, 2]]))
          for split, pair in enumerate(values) for seed, value in enumerate(pair)]
@@ -71,10 +66,10 @@ def test_regression_summary_is_standard_error_over_splits_of_seed_means():
     assert "| yacht | 3.0000 ± 1.0000 | 1.5000 ± 0.5000 | 0.5000 |" in text
 
 
-def per_example(model, seed, eval_set, shift, mu, intensity=0.0, total=None):
+def per_example(model, seed, eval_set, eval_kind, mu, intensity=0.0, total=None):
     return pd.DataFrame(
         dict(experiment="exp", model=model, method=model, distill_seed=seed, eval_set=eval_set,
-             shift=shift, intensity=intensity, index=np.arange(len(mu)),
+             eval_kind=eval_kind, intensity=intensity, index=np.arange(len(mu)),
              model_uncertainty=mu, total_uncertainty=mu if total is None else total)
     )  # fmt: skip
 
@@ -105,13 +100,13 @@ def test_auroc_counts_ood_scored_above_in_domain():
     )
     frame = pd.concat(
         [
-            per_example("kd", 0, "test", "none", [np.nan, np.nan], total=[0.1, 0.2]),
+            per_example("kd", 0, "test", "test", [np.nan, np.nan], total=[0.1, 0.2]),
             per_example("kd", 0, "svhn", "ood", [np.nan, np.nan], total=[0.5, 0.15]),
         ]
     )
     ensemble = pd.concat(  # the ensemble's rows have no distillation seed (NA)
         [
-            per_example("ensemble", pd.NA, "test", "none", [0.0, 0.1], total=[0.1, 0.2]),
+            per_example("ensemble", pd.NA, "test", "test", [0.0, 0.1], total=[0.1, 0.2]),
             per_example("ensemble", pd.NA, "svhn", "ood", [0.2, 0.0], total=[0.0, 0.3]),
         ]
     )
@@ -134,7 +129,7 @@ def test_cost_shares_are_of_the_ensemble():
 def test_uci_table_marks_missing_methods_and_counts_ties_as_wins():
     def uci(experiment, method, nll, rmse=1.0):
         return [dict(experiment=experiment, model=method, method=method, distill_seed=0,
-                     eval_set="test", shift="none", intensity=0.0, split=s, metric=m, value=v)
+                     eval_set="test", eval_kind="test", intensity=0.0, split=s, metric=m, value=v)
                 for s in range(2) for m, v in (("nll", nll), ("rmse", rmse))]  # fmt: skip
 
     metrics = pd.DataFrame(
@@ -220,7 +215,7 @@ def test_summary_compares_students_paired_over_seeds():
 def test_ood_table_has_aupr_beside_auroc():
     frame = pd.concat(
         [
-            per_example("kd", 0, "test", "none", [np.nan] * 3, total=[0.1, 0.4, 0.2]),
+            per_example("kd", 0, "test", "test", [np.nan] * 3, total=[0.1, 0.4, 0.2]),
             per_example("kd", 0, "svhn", "ood", [np.nan] * 2, total=[0.5, 0.3]),
         ]
     )

@@ -135,7 +135,7 @@ def audit_cell(audit, experiment, model, metric, eval_set):
             f"{audit.root / table} not found: run the workflow for '{experiment}' first"
         )
     rows = cell_rows(pd.read_parquet(audit.root / table), model, metric, eval_set)
-    columns = ["model", "method", "distill_seed", "shift", "intensity", "split", "value"]
+    columns = ["model", "method", "distill_seed", "eval_kind", "intensity", "split", "value"]
     audit.lines.append(f"{experiment} / {model} / {metric} / {eval_set}: {len(rows)} row(s)")
     audit.lines.append(rows[columns].to_string(index=False))
     audit.lines.append(

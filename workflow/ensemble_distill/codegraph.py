@@ -46,8 +46,11 @@ def imports_of(module):
 
 
 def closure(module):
-    """``module``, its parent packages, and everything they import, transitively."""
+    """``module``, its parent packages, and everything they import, transitively (for a
+    package, also its ``__main__``: what ``python -m <package>`` runs)."""
     seen, todo = set(), list(_with_parents(module))
+    if module_path(f"{module}.__main__").is_file():
+        todo.append(f"{module}.__main__")
     while todo:
         current = todo.pop()
         if current not in seen:

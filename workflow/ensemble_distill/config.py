@@ -5,13 +5,13 @@ and all problems are reported at once rather than the first only.
 """
 
 import copy
-import json
 import re
 from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator, validators
 
+from . import catalog, plan
 from .archs import RESNET_ARCHS, teacher_layers
 from .datasets import raw_files
 from .evalsets import FILE_OOD, GENERATED_OOD, eval_set_files
@@ -19,19 +19,9 @@ from .methods import METHODS, method_of, unused_keys
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
-# Which eval-set kinds make sense for which dataset: shifts need images, maps need 2-D inputs.
-IMAGE_SHAPES = {
-    "digits": (1, 8, 8),
-    "mnist": (1, 28, 28),
-    "fashion_mnist": (1, 28, 28),
-    "cifar10": (3, 32, 32),
-    "cifar100": (3, 32, 32),
-}
-IMAGE_DATASETS = set(IMAGE_SHAPES)
-CORRUPTIBLE_DATASETS = {"cifar10", "cifar100"}  # uint8 RGB images (corruptions.py)
-GRID_DATASETS = {"spiral", "toy_regression"}  # 2-D and 1-D inputs
-REGRESSION_DATASETS = {"toy_regression", "uci"}
-REGRESSION_EVAL_SETS = {"test", "grid"}
+REGRESSION_EVAL_SETS = sorted(
+    set().union(*(f.eval_kinds for f in catalog.DATASETS.values() if f.task == "regression"))
+)
 ONE_PER_EXPERIMENT = ("test", "validation")  # eval-set kinds an experiment has at most once
 MAX_GRID_2D = 1000  # 10⁶ points; 10⁵ per axis would need ~37 GiB
 
@@ -191,36 +181,37 @@ def _semantic_problems(config, raw):
                 f"found {len(seeds)}"
             )
         dataset = exp["dataset"]["name"]
+        facts = catalog.facts(dataset)
         for set_name, spec in exp["eval_sets"].items():
             kind = spec["kind"]
-            if kind in ("rotate", "translate") and dataset not in IMAGE_DATASETS:
+            if kind in ("rotate", "translate") and kind not in facts.eval_kinds:
                 problems.append(
                     f"config key '{where}.eval_sets.{set_name}.kind': '{kind}' needs an image "
-                    f"dataset ({sorted(IMAGE_DATASETS)}), found '{dataset}'"
+                    f"dataset ({catalog.datasets_with(kind)}), found '{dataset}'"
                 )
-            if kind == "grid" and dataset not in GRID_DATASETS:
+            if kind == "grid" and kind not in facts.eval_kinds:
                 problems.append(
                     f"config key '{where}.eval_sets.{set_name}.kind': 'grid' needs 1-D or 2-D "
-                    f"inputs ({sorted(GRID_DATASETS)}), found '{dataset}'"
+                    f"inputs ({catalog.datasets_with(kind)}), found '{dataset}'"
                 )
-            if dataset in REGRESSION_DATASETS and kind not in REGRESSION_EVAL_SETS:
+            if facts.task == "regression" and kind not in REGRESSION_EVAL_SETS:
                 problems.append(
                     f"config key '{where}.eval_sets.{set_name}.kind': regression supports "
-                    f"{sorted(REGRESSION_EVAL_SETS)}, found '{kind}'"
+                    f"{REGRESSION_EVAL_SETS}, found '{kind}'"
                 )
             if kind == "ood" and spec["source"] in FILE_OOD:
                 shape = FILE_OOD[spec["source"]][1]
-                if IMAGE_SHAPES.get(dataset) != shape:
+                if facts.image_shape != shape:
                     problems.append(
                         f"config key '{where}.eval_sets.{set_name}.source': '{spec['source']}' "
                         f"images are {'x'.join(map(str, shape))}, the dataset '{dataset}' has "
                         f"other inputs; use a source of its shape or a generated one "
                         f"({sorted(GENERATED_OOD)})"
                     )
-            if kind == "corrupt" and dataset not in CORRUPTIBLE_DATASETS:
+            if kind == "corrupt" and kind not in facts.eval_kinds:
                 problems.append(
                     f"config key '{where}.eval_sets.{set_name}.kind': 'corrupt' needs a CIFAR "
-                    f"dataset ({sorted(CORRUPTIBLE_DATASETS)}), found '{dataset}'"
+                    f"dataset ({catalog.datasets_with(kind)}), found '{dataset}'"
                 )
             if kind == "grid" and dataset == "spiral" and spec["resolution"] > MAX_GRID_2D:
                 problems.append(
@@ -228,13 +219,13 @@ def _semantic_problems(config, raw):
                     f"resolution² points; at most {MAX_GRID_2D}, found {spec['resolution']}"
                 )
         for kind in ONE_PER_EXPERIMENT:
-            named = eval_sets_of_kind(exp, kind)
+            named = plan.Experiment(name, exp).eval_sets_of_kind(kind)
             if len(named) > 1:
                 problems.append(
                     f"config key '{where}.eval_sets': at most one eval set of kind '{kind}', "
                     f"found {named}"
                 )
-        if not eval_sets_of_kind(exp, "test"):
+        if not plan.Experiment(name, exp).test_set:
             problems.append(
                 f"config key '{where}.eval_sets': needs an eval set of kind 'test' (the "
                 f"tables and the cost are measured on it), found {sorted(exp['eval_sets'])}"
@@ -245,12 +236,13 @@ def _semantic_problems(config, raw):
             problems.append(f"config key '{where}.teacher.depth': {error}")
             continue
         layer_word = "residual blocks" if exp["teacher"]["arch"] in RESNET_ARCHS else "layers"
-        if exp["teacher"]["arch"] in RESNET_ARCHS and dataset not in CORRUPTIBLE_DATASETS:
+        if exp["teacher"]["arch"] in RESNET_ARCHS and not facts.rgb:
             problems.append(
                 f"config key '{where}.teacher.arch': '{exp['teacher']['arch']}' needs RGB "
-                f"images ({sorted(CORRUPTIBLE_DATASETS)}), found dataset '{dataset}'"
+                f"images ({sorted(n for n, f in catalog.DATASETS.items() if f.rgb)}), "
+                f"found dataset '{dataset}'"
             )
-        task = "regression" if dataset in REGRESSION_DATASETS else "classification"
+        task = facts.task
         raw_students = raw.get("experiments", {}).get(name, {}).get("students", {})
         for student, spec in exp["students"].items():
             method = method_of(spec)
@@ -296,7 +288,8 @@ def _missing_data_files(config):
     """Dataset and OOD files of the experiments to run that are not under ``data_root``
     (checked before any job; datasets with ``download: true`` fetch theirs)."""
     problems = []
-    for name, exp in experiments_to_run(config).items():
+    for experiment in plan.Plan(config).to_run:
+        name, exp = experiment.name, experiment.spec
         root = config["data_root"]
         files = [] if exp["dataset"].get("download") else raw_files(exp["dataset"], root)
         files += [
@@ -313,142 +306,6 @@ def _missing_data_files(config):
                 "folder holding the data (e.g. --config data_root=../shared/data)"
             )
     return problems
-
-
-def member_seeds(experiment):
-    """The ensemble's member seeds: ``ensemble.seeds`` or ``0..M-1``."""
-    ens = experiment["ensemble"]
-    return list(ens.get("seeds") or range(ens["size"]))
-
-
-def teacher_packs(experiment):
-    """The member seeds each teacher-training job trains together, in ensemble order:
-    consecutive groups of ``ensemble.pack`` seeds (the last one may be smaller)."""
-    seeds, size = member_seeds(experiment), experiment["ensemble"]["pack"]
-    return [seeds[i : i + size] for i in range(0, len(seeds), size)]
-
-
-def student_packs(experiment):
-    """The distillation seeds each student job trains together: consecutive groups of
-    ``distill_pack`` of ``distill_seeds``."""
-    seeds, size = experiment["distill_seeds"], experiment["distill_pack"]
-    return [seeds[i : i + size] for i in range(0, len(seeds), size)]
-
-
-def pack_label(seeds):
-    """A pack's folder name: its first and last seed."""
-    return f"seeds{seeds[0]}-{seeds[-1]}"
-
-
-def model_id(student, seed):
-    """An evaluated student model's name in file paths and wildcards: ``<student>/seed<s>``
-    (the ensemble's is ``ensemble``)."""
-    return f"{student}/seed{seed}"
-
-
-def parse_model_id(model):
-    """(name, distillation seed or None) of a :func:`model_id` or ``ensemble``."""
-    name, _, seed = model.partition("/seed")
-    return name, int(seed) if seed else None
-
-
-def eval_groups(experiment):
-    """The models one prediction job and one metrics job cover, by group label (a folder
-    name): ``eval_group: pack``, the ensemble alone and each student pack alone
-    (``<student>-seeds<a>-<b>``: a new or changed student reruns only its own jobs);
-    ``eval_group: experiment``, one group ``all`` of every model (one start-up per stage)."""
-    packs = {
-        f"{student}-{pack_label(pack)}": [model_id(student, seed) for seed in pack]
-        for student in experiment["students"]
-        for pack in student_packs(experiment)
-    }
-    if experiment["eval_group"] == "experiment":
-        return {"all": ["ensemble", *(m for models in packs.values() for m in models)]}
-    return {"ensemble": ["ensemble"], **packs}
-
-
-def student_teacher_seeds(experiment, student):
-    """Member seeds a student learns from: the first ``teachers`` of the ensemble."""
-    seeds = member_seeds(experiment)
-    return seeds[: experiment["students"][student].get("teachers") or len(seeds)]
-
-
-def eval_sets_of_kind(experiment, *kinds):
-    return [name for name, spec in experiment["eval_sets"].items() if spec["kind"] in kinds]
-
-
-def test_set(experiment):
-    """The experiment's test eval set (kind ``test``), or None."""
-    return next(iter(eval_sets_of_kind(experiment, "test")), None)
-
-
-def validation_set(experiment):
-    """The eval set on which temperature scaling is fitted (kind ``validation``), or None."""
-    return next(iter(eval_sets_of_kind(experiment, "validation")), None)
-
-
-def is_regression(experiment):
-    return experiment["dataset"]["name"] in REGRESSION_DATASETS
-
-
-def perturbation_pairs(experiment):
-    """{perturbed student: its baseline}: the student whose config is the same but for
-    ``perturbation`` (kind none), for paired comparisons on the same distillation seeds."""
-
-    def without_perturbation(spec):
-        return json.dumps({k: v for k, v in spec.items() if k != "perturbation"}, sort_keys=True)
-
-    students = experiment["students"]
-    plain = {
-        without_perturbation(spec): name
-        for name, spec in students.items()
-        if spec.get("perturbation", {"kind": "none"})["kind"] == "none"
-    }
-    return {
-        name: plain[without_perturbation(spec)]
-        for name, spec in students.items()
-        if spec.get("perturbation", {"kind": "none"})["kind"] != "none"
-        and without_perturbation(spec) in plain
-    }
-
-
-DEFAULT_STEP = 1 / 255
-
-
-def analysis_settings(experiment):
-    """Step η and temperature of the diversity/Jacobian analyses: those of the experiment's
-    first perturbed student (else 1/255 and the first student's temperature)."""
-    students = list(experiment["students"].values())
-    perturbed = [s for s in students if s.get("perturbation", {}).get("kind", "none") != "none"]
-    first = (perturbed or students or [{}])[0]
-    return {
-        "step": first.get("perturbation", {}).get("step", DEFAULT_STEP)
-        if perturbed
-        else DEFAULT_STEP,
-        "temperature": first.get("temperature", 1.0),
-    }
-
-
-def experiments_to_run(config):
-    """The experiments named in ``run`` (all of them when ``run`` is absent)."""
-    names = config.get("run") or list(config["experiments"])
-    return {name: config["experiments"][name] for name in names}
-
-
-def cluster_resources(config, rule):
-    """A rule's Snakemake resources from ``config['resources']``: memory, a runtime that
-    grows with the attempt (so a job resubmitted after a timeout gets longer), and GPUs
-    as ``gpu`` (sbatch --gpus) or ``gres`` (sbatch --gres) by ``resources.gpu_request``."""
-    spec, style = config["resources"][rule], config["resources"]["gpu_request"]
-    resources = {
-        "mem_mb": spec["mem_mb"],
-        "runtime": lambda wildcards, attempt: spec["runtime"] * attempt,
-    }
-    if spec["gpu"] and style == "gres":
-        resources["gres"] = f"gpu:{spec['gpu']}"
-    elif spec["gpu"]:
-        resources["gpu"] = spec["gpu"]
-    return resources
 
 
 if __name__ == "__main__":

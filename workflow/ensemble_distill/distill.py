@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from . import jobguard, provenance
+from . import jobguard, plan, provenance
 from .datasets import Dataset, input_bounds
 from .io import file_sha256, load_checkpoint, save_checkpoint
 from .losses import (
@@ -35,7 +35,7 @@ from .losses import (
     kd_loss,
     nll_loss,
 )
-from .methods import method_of
+from .methods import is_perturbed, method_of, perturbation_of
 from .models import Members, build_model, load_members
 from .perturb import perturbation
 from .train import add_job_arguments, configure_torch, fingerprint, fit, log, pick_device
@@ -45,7 +45,6 @@ MATCH = {
     "classification": {"mean": kd_loss, "members": hydra_loss},
     "regression": {"mean": kd_gaussian_loss, "members": hydra_gaussian_loss},
 }
-NO_PERTURBATION = {"kind": "none"}
 
 
 def load_teachers(paths, split=0, checkpoints=None):
@@ -136,7 +135,7 @@ def distill_split(cfg, task, teachers, teacher_spec, train, val, seed, run, resu
         models.append(build_model(spec).to(train[0].device))
     model = models[0] if splits == 1 else Members(models)
     temperature = cfg.get("temperature", 1.0)
-    perturb = perturbation(cfg.get("perturbation", NO_PERTURBATION), teachers, temperature, bounds)
+    perturb = perturbation(perturbation_of(cfg), teachers, temperature, bounds)
     prepare = batch_preparer(method, teachers, perturb)
     run = partial(run, train=train, val=val, seed=seed if splits == 1 else [seed] * splits)
     history = [[] for _ in models]  # per split: the records of every phase
@@ -198,7 +197,7 @@ def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, dev
     # Teacher outputs are cached once per split when nothing changes the training input.
     cache = (
         method.uses_teachers
-        and student_cfg.get("perturbation", NO_PERTURBATION)["kind"] == "none"
+        and not is_perturbed(student_cfg)
         and not student_cfg["train"].get("augment")  # teachers must see the augmented batch
     )
     if data.n_splits > 1 and not cache:  # the config check allows neither for regression
@@ -250,10 +249,6 @@ def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, dev
         shutil.rmtree(resume_dir, ignore_errors=True)
 
 
-def student_dir(out, seed):
-    return Path(out) / f"seed{seed}"
-
-
 def distill_pack(data_path, student_cfg, teacher_paths, seeds, *, out, resume_dir,
                  device="auto"):  # fmt: skip
     """Distill one student per seed of ``seeds``, one after another in this process (one
@@ -268,8 +263,8 @@ def distill_pack(data_path, student_cfg, teacher_paths, seeds, *, out, resume_di
     paths, checkpoints = [], [load_checkpoint(p) for p in teacher_paths]  # read once
     for seed in seeds:
         log(f"seed {seed}: distilling ({len(paths) + 1} of {len(seeds)} in this job)")
-        path = student_dir(out, seed) / "model.pt"
-        run = Path(resume_dir) / f"seed{seed}"
+        path = Path(plan.checkpoint(out, seed))
+        run = Path(plan.member_dir(resume_dir, seed))
         distill(data_path, student_cfg, teacher_paths, seed, out=path, resume_dir=run,
                 device=device, keep_resume=True, teacher_checkpoints=checkpoints)  # fmt: skip
         paths.append(path)

@@ -6,10 +6,10 @@ Usage (one eval set of one experiment)::
         --eval-set '{"kind": "rotate", "intensities": [0, 15, 30]}' --out rotate.npz
 
 The file holds ``x`` with shape (I, N, *input_shape) for I shift intensities (corruption
-severities), ``labels`` (N,; -1 where there are none), ``intensities`` (I,), the ``shift``
-kind, ``coords`` for input grids, and for corruptions their name and whether the images
-were ``generated`` (not the official CIFAR-C files). Everything is deterministic: same
-config, same bytes of data.
+severities), ``labels`` (N,; -1 where there are none), ``intensities`` (I,), ``eval_kind``
+(the config kind; ``test`` for the test set), ``coords`` for input grids, and for
+corruptions their name and whether the images were ``generated`` (not the official CIFAR-C
+files). Everything is deterministic: same config, same bytes of data.
 """
 
 import argparse
@@ -153,7 +153,7 @@ def regression_eval_set(dataset, spec):
         return dict(
             x=dataset.x_test,
             labels=targets,
-            shift=np.array("none"),
+            eval_kind=np.array("test"),
             intensities=np.zeros(1),
             coords=coords,
             **scale,
@@ -165,7 +165,7 @@ def regression_eval_set(dataset, spec):
         return dict(
             x=x.astype(np.float32),
             labels=labels,
-            shift=np.array("grid"),
+            eval_kind=np.array("grid"),
             intensities=np.zeros(1),
             coords=grid,
             **scale,
@@ -184,24 +184,24 @@ def build_eval_set(dataset, spec, data_root=None):
             x=dataset.x_val[None],
             labels=dataset.y_val,
             intensities=np.zeros(1),
-            shift=np.array("validation"),
+            eval_kind=np.array("validation"),
         )
     if kind == "test":
-        arrays = dict(x=x[None], labels=labels, intensities=np.zeros(1), shift=np.array("none"))
+        arrays = dict(x=x[None], labels=labels, intensities=np.zeros(1), eval_kind=np.array("test"))
         if dataset.input_shape == (2,):  # 2-D toy data: keep the points for overlays
             arrays["coords"] = x
         return arrays
     if kind in SHIFTS:
         levels = np.asarray(spec["intensities"], dtype=np.float64)
         shifted = np.stack([SHIFTS[kind](x, level) for level in levels])
-        return dict(x=shifted, labels=labels, intensities=levels, shift=np.array(kind))
+        return dict(x=shifted, labels=labels, intensities=levels, eval_kind=np.array(kind))
     if kind == "corrupt":
         images, generated = corrupted_images(dataset, spec, data_root)
         return dict(
             x=images,
             labels=labels,
             intensities=np.asarray(spec["severities"], dtype=np.float64),
-            shift=np.array(kind),
+            eval_kind=np.array(kind),
             corruption=np.array(spec["corruption"]),
             generated=np.array(generated),
         )
@@ -211,7 +211,7 @@ def build_eval_set(dataset, spec, data_root=None):
             x=ood[None],
             labels=np.full(len(ood), -1),
             intensities=np.zeros(1),
-            shift=np.array("ood"),
+            eval_kind=np.array("ood"),
         )
     if kind == "grid":
         axis = np.linspace(-spec["extent"], spec["extent"], spec["resolution"], dtype=np.float32)
@@ -220,7 +220,7 @@ def build_eval_set(dataset, spec, data_root=None):
             x=coords[None],
             labels=np.full(len(coords), -1),
             intensities=np.zeros(1),
-            shift=np.array("grid"),
+            eval_kind=np.array("grid"),
             coords=coords,
         )
     raise ValueError(f"unknown eval-set kind '{kind}'")

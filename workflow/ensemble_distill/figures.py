@@ -62,8 +62,8 @@ def save_figure(fig, png_path):
 
 def shift_curves(metrics, models, metric_names=SHIFT_METRICS):
     """Metric against shift intensity, one row per shift kind, mean ± std band over seeds."""
-    shifted = metrics[metrics["shift"].isin(SHIFT_AXES)]
-    shifts = [s for s in SHIFT_AXES if s in set(shifted["shift"])]
+    shifted = metrics[metrics["eval_kind"].isin(SHIFT_AXES)]
+    shifts = [s for s in SHIFT_AXES if s in set(shifted["eval_kind"])]
     if not shifts:
         raise ValueError("no rotate/translate rows in the metrics table: nothing to plot")
     fig, axes = plt.subplots(
@@ -75,7 +75,7 @@ def shift_curves(metrics, models, metric_names=SHIFT_METRICS):
     for row, shift in enumerate(shifts):
         for col, (metric, title) in enumerate(metric_names.items()):
             ax = axes[row, col]
-            part = shifted[(shifted["shift"] == shift) & (shifted["metric"] == metric)]
+            part = shifted[(shifted["eval_kind"] == shift) & (shifted["metric"] == metric)]
             for i, model in enumerate(models):
                 curve = (
                     part[part["model"] == model].groupby("intensity")["value"].agg(["mean", "std"])
@@ -140,7 +140,7 @@ def ood_histograms(per_example, models):
                 )
                 continue
             bins = np.linspace(0, part[score].max(), 40)
-            for name, group in part[part["shift"].isin(["none", "ood"])].groupby("eval_set"):
+            for name, group in part[part["eval_kind"].isin(["test", "ood"])].groupby("eval_set"):
                 # one filled outline per set, not 40 bar patches: half the drawing time
                 ax.hist(group[score], bins=bins, alpha=0.5, density=True, label=name,
                         histtype="stepfilled")  # fmt: skip
@@ -257,7 +257,7 @@ CORRUPTION_BOX_METRICS = {"acc": "accuracy", "nll": "NLL", "ece": "ECE", "brier"
 def corruption_boxes(metrics, models, metric_names=CORRUPTION_BOX_METRICS):
     """Hydra Fig. 3 / Diversity Matters Fig. 9: per severity, one box per model over the
     corruption types (each type's value averaged over distillation seeds)."""
-    corrupt = metrics[(metrics["shift"] == "corrupt") & (metrics["model"] != "single")]
+    corrupt = metrics[(metrics["eval_kind"] == "corrupt") & (metrics["model"] != "single")]
     if corrupt.empty:
         raise ValueError("no corruption rows in the metrics table: nothing to plot")
     models = [m for m in models if m in set(corrupt["model"])]
@@ -288,9 +288,9 @@ def corruption_boxes(metrics, models, metric_names=CORRUPTION_BOX_METRICS):
     return fig
 
 
-def by_shift(frame, shift):
-    """Rows of one kind of eval set ('none' is the test set, 'grid' an input grid)."""
-    return frame[frame["shift"] == shift].reset_index(drop=True)
+def by_kind(frame, kind):
+    """Rows of one kind of eval set ('test', 'grid', ...; config eval_sets.<name>.kind)."""
+    return frame[frame["eval_kind"] == kind].reset_index(drop=True)
 
 
 def main(argv=None):
@@ -340,8 +340,8 @@ def main(argv=None):
     record = provenance.start(config=config, inputs=inputs)
     if args.command in ("regression-fit", "uncertainty-maps"):
         # Per-model per-example files hold every eval set: keep the grid and the test set.
-        grids = [by_shift(pd.read_parquet(p), "grid") for p in args.grid]
-        data = by_shift(pd.read_parquet(args.data), "none")
+        grids = [by_kind(pd.read_parquet(p), "grid") for p in args.grid]
+        data = by_kind(pd.read_parquet(args.data), "test")
         plot = regression_fit if args.command == "regression-fit" else uncertainty_maps
         fig = plot(grids, args.labels, data)
     elif args.command == "ood-histograms":

@@ -11,6 +11,8 @@ Pure Python (no torch), so that the Snakefile and numpy-only jobs can import it 
 
 from dataclasses import dataclass, field
 
+from .archs import hydra_spec as split_hydra
+
 
 @dataclass(frozen=True)
 class Phase:
@@ -142,9 +144,20 @@ def be_spec(cfg, teacher, members):
 
 
 def hydra_spec(teacher, head):
-    from .models.hydra import hydra_spec as split  # torch only when a student is built
+    return split_hydra(teacher, head, n_heads=1)
 
-    return split(teacher, head, n_heads=1)
+
+NO_PERTURBATION = {"kind": "none"}
+
+
+def perturbation_of(student_cfg):
+    """A student's ``perturbation`` block: the schema fills ``{kind: none}`` for methods
+    that take one; from-scratch baselines have none."""
+    return student_cfg.get("perturbation", NO_PERTURBATION)
+
+
+def is_perturbed(student_cfg):
+    return perturbation_of(student_cfg)["kind"] != "none"
 
 
 def method_of(student_cfg):

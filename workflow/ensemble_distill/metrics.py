@@ -39,7 +39,16 @@ from .evalsets import GENERATED
 from .io import load_npz
 
 ECE_BINS = 15
-KEYS = ["experiment", "model", "method", "distill_seed", "eval_set", "shift", "intensity", "split"]
+KEYS = [
+    "experiment",
+    "model",
+    "method",
+    "distill_seed",
+    "eval_set",
+    "eval_kind",
+    "intensity",
+    "split",
+]
 
 
 # ----------------------------------------------------------------------------- per example
@@ -297,7 +306,7 @@ def evaluate_predictions(pred, experiment, model, method, distill_seed, eval_set
         method=method,
         distill_seed=distill_seed,
         eval_set=eval_set,
-        shift=str(pred["shift"]),
+        eval_kind=str(pred["eval_kind"]),
     )
     rows = metric_rows(pred, keys, validation)
 
@@ -366,3 +375,21 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+def mu_gap(per_example):
+    """Mean |MU_student − MU_ensemble| over examples (all intensities) per model, seed, set."""
+    keys = ["eval_set", "intensity", "index"]
+    # Table 1: the test set, shifts and OOD sets
+    per_example = per_example[per_example["eval_kind"] != "validation"]
+    ensemble = per_example[per_example["model"] == "ensemble"][keys + ["model_uncertainty"]]
+    students = per_example[~per_example["model"].isin(["ensemble", "single"])]
+    merged = students.merge(ensemble, on=keys, suffixes=("", "_ensemble"))
+    merged["value"] = (merged["model_uncertainty"] - merged["model_uncertainty_ensemble"]).abs()
+    return (
+        merged.groupby(["model", "method", "distill_seed", "eval_set", "eval_kind"], sort=False)[
+            "value"
+        ]
+        .mean()
+        .reset_index()
+    )

@@ -7,6 +7,8 @@ Tran et al. 2020, "Hydra: Preserving Ensemble Diversity for Model Distillation"
 row is our ``end2``. Brier is the paper's Σp² − 2p_y convention (``brier_hydra``).
 """
 
+from .methods import perturbation_of
+
 HYDRA_MNIST = {
     "title": "Tran et al. 2020",
     # Table 2: test ACC, NLL, Brier (Σp² − 2p_y), MU; M = 50, n = 3.
@@ -137,7 +139,7 @@ def dm_row(student):
         return None
     if student.get("network"):
         return None  # Table 2's smaller students: no published numbers available
-    return student.get("perturbation", {"kind": "none"})["kind"]
+    return perturbation_of(student)["kind"]
 
 
 HYDRA_MNIST["row_of"] = by_method

@@ -9,7 +9,7 @@ Several checkpoints form an ensemble (their members are concatenated); one stude
 checkpoint contributes its K heads. Each ``--model NAME`` is written to
 ``<out>/<NAME>.npz`` with its provenance record; for each eval set the file holds, under
 ``<eval set>/``, ``log_probs`` (or ``log_alpha`` for a Dirichlet student) with shape
-(I, K, N, C) for I shift intensities, plus the set's labels, intensities, shift and
+(I, K, N, C) for I shift intensities, plus the set's labels, intensities, eval_kind and
 coords, so that every metric can be recomputed later without the model
 (``io.load_npz(path, group=<eval set>)``). One job covers all eval sets of one eval
 group's models (config ``eval_group``: a student pack, or a whole experiment), so that it

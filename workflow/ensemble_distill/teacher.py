@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from . import jobguard, provenance
+from . import jobguard, plan, provenance
 from .datasets import Dataset, input_stats
 from .io import atomic_path, file_sha256, save_checkpoint
 from .losses import member_gaussian_nll, member_nll
@@ -32,10 +32,6 @@ from .train import add_job_arguments, configure_torch, fingerprint, fit, log, pi
 
 # Per-member objective by task: outputs (R, B, C), targets (R, B) -> (R,) losses.
 OBJECTIVES = {"classification": member_nll, "regression": member_gaussian_nll}
-
-
-def member_dir(out, seed):
-    return Path(out) / f"seed{seed}"
 
 
 def one_member_state(net):
@@ -65,7 +61,7 @@ def train_teachers(data_path, teacher_cfg, seeds, *, out, resume, device="auto")
 
     train = (per_replica(data.x_train), per_replica(data.y_train))
     val = (per_replica(data.x_val), per_replica(data.y_val)) if data.x_val.size else None
-    logs = [member_dir(out, seed) / "train.log" for seed in seeds]
+    logs = [Path(plan.member_dir(out, seed)) / "train.log" for seed in seeds]
     lines = [[] for _ in seeds]
 
     def log_replica(line, r):
@@ -92,7 +88,7 @@ def train_teachers(data_path, teacher_cfg, seeds, *, out, resume, device="auto")
         final = [histories[r][-1]["val_loss"] for r in rows]
         if val is not None:  # the kept (best) epoch's loss
             final = [min(h["val_loss"] for h in histories[r]) for r in rows]
-        path = member_dir(out, seed) / "model.pt"
+        path = Path(plan.checkpoint(out, seed))
         save_checkpoint(
             path,
             spec=spec,

@@ -1,21 +1,20 @@
 rule prepare_dataset:
     input:
         code=code("datasets"),
-        raw=dataset_files,
+        raw=get_dataset_files,
     output:
-        data="results/{exp}/dataset.npz",
-        provenance="results/{exp}/dataset.provenance.json",
+        **plan.OUTPUTS["prepare_dataset"],
     log:
         "logs/prepare_dataset/{exp}.log",
     benchmark:
         "benchmarks/prepare_dataset/{exp}.tsv"
     params:
-        dataset=lambda wc: as_json(experiment(wc)["dataset"]),
+        dataset=spec_json("dataset"),
         data_root=DATA_ROOT,
-    threads: job_threads("prepare_dataset")
+    threads: PLAN.threads("prepare_dataset")
     priority: 2
     resources:
-        **job_resources("prepare_dataset"),
+        **PLAN.resources("prepare_dataset"),
     conda:
         "../../envs/torch.yaml"
     shell:
@@ -26,21 +25,20 @@ rule prepare_dataset:
 rule make_eval_set:
     input:
         code=code("evalsets"),
-        data="results/{exp}/dataset.npz",
-        raw=ood_files,
+        data=out("prepare_dataset", "data"),
+        raw=get_ood_files,
     output:
-        evalset="results/{exp}/evalsets/{evalset}.npz",
-        provenance="results/{exp}/evalsets/{evalset}.provenance.json",
+        **plan.OUTPUTS["make_eval_set"],
     log:
         "logs/make_eval_set/{exp}/{evalset}.log",
     benchmark:
         "benchmarks/make_eval_set/{exp}/{evalset}.tsv"
     params:
-        evalset=lambda wc: as_json(experiment(wc)["eval_sets"][wc.evalset]),
+        evalset=spec_json("eval_sets", "evalset"),
         data_root=DATA_ROOT,
-    threads: job_threads("make_eval_set")
+    threads: PLAN.threads("make_eval_set")
     resources:
-        **job_resources("make_eval_set"),
+        **PLAN.resources("make_eval_set"),
     conda:
         "../../envs/torch.yaml"
     shell:

@@ -1,27 +1,26 @@
-# One job per pack of distillation seeds (config distill_pack), trained one after another;
-# each seed writes its own checkpoint and provenance record into the pack's folder.
+# One job per student seed group (config distill_pack), its seeds trained one after another;
+# each seed writes its own checkpoint and provenance record into the group's folder.
 rule distill_student:
     input:
         code=code("distill"),
-        data="results/{exp}/dataset.npz",
-        teachers=student_teacher_packs,
+        data=out("prepare_dataset", "data"),
+        teachers=get_student_teacher_dirs,
     output:
-        pack=directory("results/{exp}/students/{student}/{pack}"),
+        pack=directory(out("distill_student", "pack")),
     log:
         "logs/distill_student/{exp}/{student}/{pack}.log",
     benchmark:
         "benchmarks/distill_student/{exp}/{student}/{pack}.tsv"
     params:
-        student=lambda wc: as_json(experiment(wc)["students"][wc.student]),
-        seeds=lambda wc: student_pack_seeds(wc),
-        # Resume state lives outside the outputs: Snakemake deletes outputs before a rerun.
-        resume="results/.resume/{exp}/{student}-{pack}",
-        teachers=student_teacher_files,
+        student=spec_json("students", "student"),
+        seeds=get_student_seed_group,
+        resume=plan.RESUME["distill_student"],
+        teachers=get_student_teachers,
         device=DEVICE,
-    threads: job_threads("distill_student")
+    threads: PLAN.threads("distill_student")
     priority: 1
     resources:
-        **job_resources("distill_student"),
+        **PLAN.resources("distill_student"),
     conda:
         "../../envs/torch.yaml"
     shell:

@@ -1,24 +1,24 @@
-# One job per eval group (config eval_group: each student pack and the ensemble alone, or
-# every model of the experiment) stores every member's / head's log-probabilities of its
+# One job per eval group (config eval_group: the ensemble and each student seed group alone,
+# or every model of the experiment) stores every member's / head's log-probabilities of its
 # models on all eval sets, and one job computes their metrics: one start-up per group.
 rule predict:
     input:
         code=code("predict"),
-        checkpoints=lambda wc: group_checkpoints(wc)[0],
-        evalsets=experiment_eval_sets,
+        checkpoints=get_group_checkpoint_dirs,
+        evalsets=lambda wc: P(wc).evalsets,
     output:
-        predictions=directory("results/{exp}/predictions/{group}"),
+        predictions=directory(out("predict", "predictions")),
     log:
         "logs/predict/{exp}/{group}.log",
     benchmark:
         "benchmarks/predict/{exp}/{group}.tsv"
     params:
-        models=lambda wc: group_checkpoints(wc)[1],
+        models=get_group_models,
         device=DEVICE,
-        evalsets=named_eval_sets,
-    threads: job_threads("predict")
+        evalsets=get_named_eval_sets,
+    threads: PLAN.threads("predict")
     resources:
-        **job_resources("predict"),
+        **PLAN.resources("predict"),
     conda:
         "../../envs/torch.yaml"
     shell:
@@ -30,22 +30,20 @@ rule predict:
 rule compute_metrics:
     input:
         code=code("metrics"),
-        predictions="results/{exp}/predictions/{group}",
+        predictions=out("predict", "predictions"),
     output:
-        metrics=directory("results/{exp}/metrics/{group}"),
-        per_example=directory("results/{exp}/per_example/{group}"),
+        metrics=directory(out("compute_metrics", "metrics")),
+        per_example=directory(out("compute_metrics", "per_example")),
     log:
         "logs/compute_metrics/{exp}/{group}.log",
     benchmark:
         "benchmarks/compute_metrics/{exp}/{group}.tsv"
     params:
-        models=group_identities,
-        validation=lambda wc: (
-            f"--validation-set {validation_set(wc.exp)}" if validation_set(wc.exp) else ""
-        ),
-    threads: job_threads("compute_metrics")
+        models=get_group_identities,
+        validation=get_validation_flag,
+    threads: PLAN.threads("compute_metrics")
     resources:
-        **job_resources("compute_metrics"),
+        **PLAN.resources("compute_metrics"),
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -59,24 +57,21 @@ rule compute_metrics:
 rule measure_cost:
     input:
         code=code("cost"),
-        teachers=all_teacher_packs,
-        students=lambda wc: first_seed_checkpoints(wc.exp)[0],
-        evalset=lambda wc: f"results/{wc.exp}/evalsets/{test_set(wc.exp)}.npz",
+        teachers=lambda wc: P(wc).teacher_dirs(),
+        students=lambda wc: P(wc).student_dirs(P(wc).students, P(wc).distill_seeds[:1]),
+        evalset=lambda wc: P(wc).evalset(P(wc).test_set),
     output:
-        cost="results/{exp}/cost.parquet",
+        **plan.OUTPUTS["measure_cost"],
     log:
         "logs/measure_cost/{exp}.log",
     benchmark:
         "benchmarks/measure_cost/{exp}.tsv"
     params:
-        teachers=all_teacher_files,
-        students=lambda wc: [
-            f"{name}={path}"
-            for name, path in zip(EXPERIMENTS[wc.exp]["students"], first_seed_checkpoints(wc.exp)[1])
-        ],
-    threads: job_threads("measure_cost")
+        teachers=lambda wc: P(wc).teacher_checkpoints(),
+        students=get_first_seed_students,
+    threads: PLAN.threads("measure_cost")
     resources:
-        **job_resources("measure_cost"),
+        **PLAN.resources("measure_cost"),
     conda:
         "../../envs/torch.yaml"
     shell:
@@ -89,24 +84,24 @@ rule measure_cost:
 # validation set: the curve behind the Deep Ensemble Equivalent (DEE).
 rule ensemble_curve:
     input:
-        code=code("calibration"),
-        predictions=lambda wc: ensemble_predictions(wc.exp)[0],
+        code=code("ensemble_curve"),
+        predictions=lambda wc: P(wc).eval_dirs("predictions", ["ensemble"]),
     output:
-        curve="results/{exp}/ensemble_curve.parquet",
+        **plan.OUTPUTS["ensemble_curve"],
     log:
         "logs/ensemble_curve/{exp}.log",
     benchmark:
         "benchmarks/ensemble_curve/{exp}.tsv"
     params:
-        predictions=lambda wc: ensemble_predictions(wc.exp)[1],
-        validation=lambda wc: validation_set(wc.exp),
-        test=lambda wc: test_set(wc.exp),
-    threads: job_threads("compute_metrics")
+        predictions=get_ensemble_predictions,
+        validation=lambda wc: P(wc).validation_set,
+        test=lambda wc: P(wc).test_set,
+    threads: PLAN.threads("compute_metrics")
     resources:
-        **job_resources("compute_metrics"),
+        **PLAN.resources("compute_metrics"),
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m ensemble_distill.calibration --predictions {params.predictions} "
+        "python -m ensemble_distill.ensemble_curve --predictions {params.predictions} "
         "--validation-set {params.validation} --test-set {params.test} "
         "--out {output.curve} > {log} 2>&1"

@@ -6,15 +6,15 @@ localrules:
 rule provenance_summary:
     input:
         code=code("provenance"),
-        records=result_records,
+        records=get_result_records,
     output:
         csv=report(
-            "results/provenance_summary.csv",
+            out("provenance_summary", "csv"),
             caption="../report/provenance_summary.rst",
             category="Provenance",
             labels={"table": "provenance of tables and figures"},
         ),
-        provenance="results/provenance_summary.provenance.json",
+        provenance=out("provenance_summary", "provenance"),
     log:
         "logs/provenance_summary/provenance_summary.log",
     benchmark:

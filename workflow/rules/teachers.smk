@@ -1,25 +1,24 @@
-# One job per pack of members (config ensemble.pack): they train as one batched network, and
-# each member writes its own checkpoint, provenance record and log into the pack's folder.
+# One job per teacher pack (config ensemble.pack): its members train as one batched network,
+# and each writes its own checkpoint, provenance record and log into the pack's folder.
 rule train_teacher:
     input:
         code=code("teacher"),
-        data="results/{exp}/dataset.npz",
+        data=out("prepare_dataset", "data"),
     output:
-        pack=directory("results/{exp}/teachers/{pack}"),
+        pack=directory(out("train_teacher", "pack")),
     log:
         "logs/train_teacher/{exp}/{pack}.log",
     benchmark:
         "benchmarks/train_teacher/{exp}/{pack}.tsv"
     params:
-        teacher=lambda wc: as_json(experiment(wc)["teacher"]),
-        seeds=pack_seeds,
-        # Resume state lives outside the outputs: Snakemake deletes outputs before a rerun.
-        resume="results/.resume/{exp}/teachers-{pack}.pt",
+        teacher=spec_json("teacher"),
+        seeds=get_teacher_pack,
+        resume=plan.RESUME["train_teacher"],
         device=DEVICE,
-    threads: job_threads("train_teacher")
+    threads: PLAN.threads("train_teacher")
     priority: 2
     resources:
-        **job_resources("train_teacher"),
+        **PLAN.resources("train_teacher"),
     conda:
         "../../envs/torch.yaml"
     shell:

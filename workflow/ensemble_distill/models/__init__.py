@@ -20,8 +20,9 @@ import json
 
 from torch import nn
 
+from ..archs import hydra_spec
 from .ensembles import MIMO, BatchEnsemble, widen_for_mimo
-from .hydra import Hydra, hydra_spec
+from .hydra import Hydra
 from .layers import BELayers, is_factor
 from .mlp import Members, mlp_layers, network, network_spec
 from .resnet import RESNET_ARCHS, resnet, resnet_spec

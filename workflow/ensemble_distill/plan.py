@@ -1,0 +1,472 @@
+"""The experiment plan: everything derived from a validated config, torch-free.
+
+Rules (``workflow/rules/*.smk``) and jobs both ask this module; nothing else formats or
+parses a label or a ``results/`` path. It answers:
+
+- seeds: an ensemble's member seeds, its **teacher packs** (members trained as one batched
+  network in one job, config ``ensemble.pack``) and its **student seed groups**
+  (distillation seeds one job trains one after another, config ``distill_pack``);
+- names: pack and seed-group labels (``seeds<a>-<b>``), model ids (``<student>/seed<s>``,
+  ``ensemble``), **eval groups** (the models one prediction job and one metrics job
+  cover, config ``eval_group``) and their inverses;
+- which eval set is the test set and which the validation set, whether and how a student
+  is perturbed, which students pair up for paired comparisons, the analyses' settings,
+  which tables and figures apply, and what a job asks of a cluster;
+- every output path, by rule (``OUTPUTS``): the rules declare these templates, the
+  jobs and ``trace`` find files by them.
+
+(Regression splits trained together inside one job are *replicas* of a pack, not packs.)
+"""
+
+import json
+import re
+from functools import partial
+
+from .catalog import is_regression
+from .methods import is_perturbed, students_where
+from .paper import paper_row
+
+# --- label grammars: the one place each is spelled ------------------------------------
+SEED_RANGE = "seeds{first}-{last}"  # a teacher pack's or student seed group's folder
+MEMBER = "seed{seed}"  # one member's / distillation seed's folder inside it
+MODEL = "{student}/seed{seed}"  # an evaluated student model ("ensemble" for the ensemble)
+CHECKPOINT = "model.pt"  # inside a member folder
+GROUP_ALL = "all"  # eval_group: experiment
+GROUP_ENSEMBLE = "ensemble"
+
+NAME = r"[A-Za-z][A-Za-z0-9_]*"
+SEED_RANGE_RE = r"seeds\d+-\d+"
+WILDCARDS = {  # Snakemake's wildcard constraints
+    "exp": NAME,
+    "student": NAME,
+    "evalset": NAME,
+    "table": NAME,
+    "seed": r"\d+",
+    "pack": SEED_RANGE_RE,
+    "group": rf"{GROUP_ALL}|{GROUP_ENSEMBLE}|{NAME}-{SEED_RANGE_RE}",
+}
+
+# --- output paths, by rule --------------------------------------------------------------
+EXP = "results/{exp}"
+TABLES = ("summary", "cost", "mu_gap", "ood", "diversity", "corruption")
+FIGURES = (
+    "shift_curves",
+    "corruption_boxes",
+    "uncertainty_maps",
+    "regression_fit",
+    "ood_histograms",
+    "diversity",
+    "jacobians",
+)
+
+
+def _table(stem):
+    return {"markdown": f"{stem}.md", "csv": f"{stem}.csv", "provenance": f"{stem}.provenance.json"}
+
+
+def _figure(stem):
+    return {"png": f"{stem}.png", "pdf": f"{stem}.pdf", "provenance": f"{stem}.provenance.json"}
+
+
+OUTPUTS = {
+    "prepare_dataset": {
+        "data": f"{EXP}/dataset.npz",
+        "provenance": f"{EXP}/dataset.provenance.json",
+    },
+    "make_eval_set": {
+        "evalset": f"{EXP}/evalsets/{{evalset}}.npz",
+        "provenance": f"{EXP}/evalsets/{{evalset}}.provenance.json",
+    },
+    "train_teacher": {"pack": f"{EXP}/teachers/{{pack}}"},
+    "distill_student": {"pack": f"{EXP}/students/{{student}}/{{pack}}"},
+    "predict": {"predictions": f"{EXP}/predictions/{{group}}"},
+    "compute_metrics": {
+        "metrics": f"{EXP}/metrics/{{group}}",
+        "per_example": f"{EXP}/per_example/{{group}}",
+    },
+    "measure_cost": {"cost": f"{EXP}/cost.parquet"},
+    "ensemble_curve": {"curve": f"{EXP}/ensemble_curve.parquet"},
+    "collect_metrics": {"metrics": f"{EXP}/metrics.parquet"},
+    "analyse_teachers": {"table": f"{EXP}/analysis/teacher_diversity.parquet"},
+    "analyse_jacobians": {
+        "jacobians": f"{EXP}/analysis/jacobians.parquet",
+        "snr": f"{EXP}/analysis/grad_snr.parquet",
+    },
+    **{f"{t}_table": _table(f"{EXP}/tables/{t}") for t in TABLES},
+    "uci_table": _table("results/uci_table4"),
+    **{f"plot_{f}": _figure(f"{EXP}/figures/{f}") for f in FIGURES},
+    "provenance_summary": {
+        "csv": "results/provenance_summary.csv",
+        "provenance": "results/provenance_summary.provenance.json",
+    },
+}
+# Resume state lives outside the outputs: Snakemake deletes outputs before a rerun.
+RESUME = {
+    "train_teacher": "results/.resume/{exp}/teachers-{pack}.pt",
+    "distill_student": "results/.resume/{exp}/{student}-{pack}",
+}
+
+
+def output(rule, name, **wildcards):
+    """Output ``name`` of ``rule``, with ``wildcards`` filled in (a template without)."""
+    template = OUTPUTS[rule][name]
+    return template.format(**wildcards) if wildcards else template
+
+
+def rule_of(path):
+    """(rule, output name, wildcards) of the rule output that ``path`` is or lies in."""
+    path = str(path)
+    for rule, outputs in OUTPUTS.items():
+        for name, template in outputs.items():
+            pattern = re.sub(r"\\\{(\w+)\\\}", lambda m: f"(?P<{m[1]}>{WILDCARDS[m[1]]})",
+                             re.escape(template))  # fmt: skip
+            if match := re.fullmatch(f"{pattern}(/.*)?", path):
+                return rule, name, {k: v for k, v in match.groupdict().items()}
+    return None
+
+
+# --- labels and their inverses ----------------------------------------------------------
+def seed_range(seeds):
+    """A teacher pack's or student seed group's label: its first and last seed."""
+    return SEED_RANGE.format(first=seeds[0], last=seeds[-1])
+
+
+def member_dir(folder, seed):
+    """One member's (or distillation seed's) folder inside a pack's folder."""
+    return f"{folder}/{MEMBER.format(seed=seed)}"
+
+
+def checkpoint(folder, seed):
+    return f"{member_dir(folder, seed)}/{CHECKPOINT}"
+
+
+def model_id(student, seed):
+    return MODEL.format(student=student, seed=seed)
+
+
+def parse_model_id(model):
+    """(name, distillation seed or None) of a :func:`model_id` or ``ensemble``."""
+    name, _, seed = model.partition("/seed")
+    return name, int(seed) if seed else None
+
+
+def chunks(seeds, size):
+    return [seeds[i : i + size] for i in range(0, len(seeds), size)]
+
+
+# --- the plan of one experiment ---------------------------------------------------------
+class Experiment:
+    """What one validated experiment block implies: seeds, names, paths, tables."""
+
+    def __init__(self, name, spec):
+        self.name, self.spec = name, spec
+        self.students = spec["students"]
+        self.distill_seeds = spec["distill_seeds"]
+
+    # seeds and packs
+    @property
+    def member_seeds(self):
+        ens = self.spec["ensemble"]
+        return list(ens.get("seeds") or range(ens["size"]))
+
+    @property
+    def teacher_packs(self):
+        """Member seeds each teacher job trains as one batched network, in ensemble order."""
+        return chunks(self.member_seeds, self.spec["ensemble"]["pack"])
+
+    @property
+    def student_seed_groups(self):
+        """Distillation seeds each student job trains one after another."""
+        return chunks(self.distill_seeds, self.spec["distill_pack"])
+
+    def teacher_pack(self, label):
+        return {seed_range(p): p for p in self.teacher_packs}[label]
+
+    def student_seed_group(self, label):
+        return {seed_range(g): g for g in self.student_seed_groups}[label]
+
+    def student_teacher_seeds(self, student):
+        """Member seeds a student learns from: the first ``teachers`` of the ensemble."""
+        seeds = self.member_seeds
+        return seeds[: self.students[student].get("teachers") or len(seeds)]
+
+    # paths
+    def path(self, rule, name, **wildcards):
+        return output(rule, name, exp=self.name, **wildcards)
+
+    @property
+    def dataset(self):
+        return self.path("prepare_dataset", "data")
+
+    def evalset(self, name):
+        return self.path("make_eval_set", "evalset", evalset=name)
+
+    @property
+    def evalsets(self):
+        return [self.evalset(name) for name in self.spec["eval_sets"]]
+
+    def _folders(self, packs, seeds, folder):
+        """{seed: its pack's folder} for ``seeds``; ``folder(label)`` makes the path."""
+        return {s: folder(seed_range(p)) for p in packs for s in p if s in seeds}
+
+    def teacher_dirs(self, seeds=None):
+        """Folders (rule outputs) of the teacher packs holding members ``seeds``."""
+        folders = self._folders(self.teacher_packs, seeds or self.member_seeds, self.teacher_dir)
+        return list(dict.fromkeys(folders.values()))
+
+    def teacher_checkpoints(self, seeds=None):
+        seeds = seeds or self.member_seeds
+        folders = self._folders(self.teacher_packs, seeds, self.teacher_dir)
+        return [checkpoint(folders[s], s) for s in seeds]
+
+    def teacher_dir(self, label):
+        return self.path("train_teacher", "pack", pack=label)
+
+    def student_dir(self, student, label):
+        return self.path("distill_student", "pack", student=student, pack=label)
+
+    def student_dirs(self, students, seeds=None):
+        seeds = seeds or self.distill_seeds
+        folders = [
+            self.student_dir(s, seed_range(g))
+            for s in students
+            for g in self.student_seed_groups
+            if set(g) & set(seeds)
+        ]
+        return list(dict.fromkeys(folders))
+
+    def student_checkpoints(self, students, seeds=None):
+        """Checkpoint files of ``students`` at ``seeds`` (default: all), student by student."""
+        seeds = seeds or self.distill_seeds
+        out = []
+        for student in students:
+            folder = partial(self.student_dir, student)
+            folders = self._folders(self.student_seed_groups, seeds, folder)
+            out += [checkpoint(folders[s], s) for s in seeds]
+        return out
+
+    def resume(self, rule, **wildcards):
+        return RESUME[rule].format(exp=self.name, **wildcards)
+
+    # evaluated models and eval groups
+    @property
+    def models(self):
+        """Every evaluated model: the ensemble, then each student at each seed."""
+        return [GROUP_ENSEMBLE] + self.seeded(self.students)
+
+    def seeded(self, students):
+        return [model_id(s, seed) for s in students for seed in self.distill_seeds]
+
+    @property
+    def eval_groups(self):
+        """{group label: its models}: ``eval_group: pack``, the ensemble alone and each
+        student seed group alone (``<student>-seeds<a>-<b>``: a new or changed student
+        reruns only its own jobs); ``experiment``, one group ``all`` of every model."""
+        groups = {
+            f"{student}-{seed_range(g)}": [model_id(student, seed) for seed in g]
+            for student in self.students
+            for g in self.student_seed_groups
+        }
+        if self.spec["eval_group"] == "experiment":
+            return {GROUP_ALL: [GROUP_ENSEMBLE, *(m for ms in groups.values() for m in ms)]}
+        return {GROUP_ENSEMBLE: [GROUP_ENSEMBLE], **groups}
+
+    def group_of(self, model):
+        return next(g for g, models in self.eval_groups.items() if model in models)
+
+    def eval_dirs(self, stage, models):
+        """Group folders (rule outputs) of ``stage`` (predict or compute_metrics outputs:
+        predictions, metrics, per_example) holding ``models``."""
+        return list(dict.fromkeys(self.eval_dir(stage, self.group_of(m)) for m in models))
+
+    def eval_files(self, stage, models):
+        ext = "npz" if stage == "predictions" else "parquet"
+        return [f"{self.eval_dir(stage, self.group_of(m))}/{m}.{ext}" for m in models]
+
+    def eval_dir(self, stage, group):
+        rule = "predict" if stage == "predictions" else "compute_metrics"
+        return self.path(rule, stage, group=group)
+
+    def identity(self, model):
+        """The metric tables' identifying columns of a model."""
+        name, seed = parse_model_id(model)
+        method = "ensemble" if model == GROUP_ENSEMBLE else self.students[name]["method"]
+        return {"file": model, "model": name, "method": method, "distill_seed": seed}
+
+    def model_checkpoints(self, model):
+        if model == GROUP_ENSEMBLE:
+            return self.teacher_checkpoints()
+        name, seed = parse_model_id(model)
+        return self.student_checkpoints([name], [seed])
+
+    def model_dirs(self, model):
+        if model == GROUP_ENSEMBLE:
+            return self.teacher_dirs()
+        name, seed = parse_model_id(model)
+        return self.student_dirs([name], [seed])
+
+    @property
+    def model_order(self):
+        """Row order of the tables: the ensemble, one teacher, the students."""
+        return [GROUP_ENSEMBLE, "single", *self.students]
+
+    @property
+    def map_models(self):
+        """The ensemble and the first distillation seed of every student (grid maps)."""
+        return [GROUP_ENSEMBLE] + [model_id(s, self.distill_seeds[0]) for s in self.students]
+
+    # eval sets
+    def eval_sets_of_kind(self, *kinds):
+        return [n for n, spec in self.spec["eval_sets"].items() if spec["kind"] in kinds]
+
+    @property
+    def test_set(self):
+        """The eval set of kind ``test``: the tables' in-domain numbers."""
+        return next(iter(self.eval_sets_of_kind("test")), None)
+
+    @property
+    def validation_set(self):
+        """The eval set of kind ``validation``: temperature scaling and DEE are fitted on it."""
+        return next(iter(self.eval_sets_of_kind("validation")), None)
+
+    @property
+    def is_regression(self):
+        return is_regression(self.spec["dataset"]["name"])
+
+    # students
+    def students_where(self, predicate):
+        return students_where(self.students, predicate)
+
+    @property
+    def multi_member(self):
+        """Students with several members or heads: diversity and model uncertainty."""
+        return self.students_where(lambda m: m.members)
+
+    @property
+    def perturbation_pairs(self):
+        """{perturbed student: its baseline}: the student whose config is the same but for
+        ``perturbation`` (kind none), for paired comparisons on the same seeds."""
+
+        def rest(spec):
+            rest = {k: v for k, v in spec.items() if k != "perturbation"}
+            return json.dumps(rest, sort_keys=True)
+
+        plain = {rest(s): n for n, s in self.students.items() if not is_perturbed(s)}
+        perturbed = {n: rest(s) for n, s in self.students.items() if is_perturbed(s)}
+        return {n: plain[key] for n, key in perturbed.items() if key in plain}
+
+    @property
+    def jacobian_students(self):
+        """(one-to-one distilled students, from-scratch baselines): the Jacobian analysis."""
+        return (
+            self.students_where(lambda m: m.one_to_one),
+            self.students_where(lambda m: not m.uses_teachers),
+        )
+
+    @property
+    def analysis(self):
+        """Perturbation step and temperature of the diversity and Jacobian analyses."""
+        return self.spec["analysis"]
+
+    @property
+    def paper(self):
+        return self.spec.get("paper")
+
+    @property
+    def paper_rows(self):
+        """{student: the published row it reproduces in the experiment's paper}."""
+        rows = {n: paper_row(self.paper, s) for n, s in self.students.items()}
+        return {n: row for n, row in rows.items() if row}
+
+    # which tables and figures apply
+    @property
+    def has_calibration(self):
+        return bool(self.validation_set and self.test_set)
+
+    @property
+    def tables(self):
+        if self.is_regression:
+            return ["summary"]
+        out = ["summary", "cost"]
+        if self.students_where(lambda m: m.has_model_uncertainty):
+            out.append("mu_gap")
+        if self.eval_sets_of_kind("ood") and self.test_set:
+            out.append("ood")
+        if self.has_calibration:  # calibrated metrics and DEE
+            out.append("diversity")
+        if self.eval_sets_of_kind("corrupt"):
+            out.append("corruption")
+        return out
+
+    @property
+    def figures(self):
+        out = []
+        if self.eval_sets_of_kind("rotate", "translate"):
+            out.append("shift_curves")
+        if self.eval_sets_of_kind("corrupt"):
+            out.append("corruption_boxes")
+        if self.eval_sets_of_kind("grid") and self.test_set:
+            out.append("regression_fit" if self.is_regression else "uncertainty_maps")
+        if self.eval_sets_of_kind("ood") and self.test_set:
+            out.append("ood_histograms")
+        if self.has_calibration:
+            out.append("diversity")
+            if all(self.jacobian_students):
+                out.append("jacobians")
+        return out
+
+    @property
+    def results(self):
+        """The tables' Markdown files and the figures' PNGs."""
+        return [self.path(f"{t}_table", "markdown") for t in self.tables] + [
+            self.path(f"plot_{f}", "png") for f in self.figures
+        ]
+
+
+# --- the whole config -------------------------------------------------------------------
+class Plan:
+    """The plan of a validated config: its experiments to run and cluster resources."""
+
+    def __init__(self, config):
+        self.config = config
+        self.experiments = {n: Experiment(n, s) for n, s in config["experiments"].items()}
+
+    def __getitem__(self, name):
+        return self.experiments[name]
+
+    @property
+    def to_run(self):
+        """The experiments named in ``run`` (all of them when ``run`` is absent)."""
+        names = self.config.get("run") or list(self.experiments)
+        return [self.experiments[n] for n in names]
+
+    @property
+    def uci_experiments(self):
+        return [e.name for e in self.to_run if e.spec["dataset"]["name"] == "uci"]
+
+    @property
+    def results(self):
+        """The tables and figures of every experiment that runs."""
+        out = [path for e in self.to_run for path in e.results]
+        if self.uci_experiments:
+            out.append(output("uci_table", "markdown"))
+        return out
+
+    def resources(self, rule):
+        """A rule's Snakemake resources from ``config['resources']``: memory, a runtime that
+        grows with the attempt (so a job resubmitted after a timeout gets longer), and
+        GPUs as ``gpu`` (sbatch --gpus) or ``gres`` (sbatch --gres) by
+        ``resources.gpu_request``."""
+        spec, style = self.config["resources"][rule], self.config["resources"]["gpu_request"]
+        resources = {
+            "mem_mb": spec["mem_mb"],
+            "runtime": lambda wildcards, attempt: spec["runtime"] * attempt,
+        }
+        if spec["gpu"] and style == "gres":
+            resources["gres"] = f"gpu:{spec['gpu']}"
+        elif spec["gpu"]:
+            resources["gpu"] = spec["gpu"]
+        return resources
+
+    def threads(self, rule):
+        return self.config["resources"][rule]["threads"]

@@ -1,0 +1,57 @@
+# Diversity Matters' analyses: torch jobs that read checkpoints (analysis.py); settings from
+# the experiment's `analysis:` block. Their Parquet tables feed figures.smk.
+rule analyse_teachers:
+    input:
+        code=code("analysis"),
+        data=out("prepare_dataset", "data"),
+        teachers=lambda wc: P(wc).teacher_dirs(),
+    output:
+        **plan.OUTPUTS["analyse_teachers"],
+    log:
+        "logs/analyse_teachers/{exp}.log",
+    benchmark:
+        "benchmarks/analyse_teachers/{exp}.tsv"
+    params:
+        teachers=lambda wc: P(wc).teacher_checkpoints(),
+        step=lambda wc: P(wc).analysis["step"],
+    threads: PLAN.threads("predict")
+    resources:
+        **PLAN.resources("predict"),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m ensemble_distill.analysis teachers --data {input.data} "
+        "--teachers {params.teachers} --step {params.step} --threads {threads} "
+        "--out {output.table} > {log} 2>&1"
+
+
+rule analyse_jacobians:
+    input:
+        code=code("analysis"),
+        data=out("prepare_dataset", "data"),
+        teachers=lambda wc: P(wc).teacher_dirs(),
+        distilled=lambda wc: P(wc).student_dirs(P(wc).jacobian_students[0]),
+        scratch=lambda wc: P(wc).student_dirs(P(wc).jacobian_students[1]),
+    output:
+        **plan.OUTPUTS["analyse_jacobians"],
+    log:
+        "logs/analyse_jacobians/{exp}.log",
+    benchmark:
+        "benchmarks/analyse_jacobians/{exp}.tsv"
+    params:
+        teachers=lambda wc: P(wc).teacher_checkpoints(),
+        step=lambda wc: P(wc).analysis["step"],
+        temperature=lambda wc: P(wc).analysis["temperature"],
+        distilled=get_named_checkpoints(0),
+        scratch=get_named_checkpoints(1),
+    threads: PLAN.threads("predict")
+    resources:
+        **PLAN.resources("predict"),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m ensemble_distill.analysis jacobians --data {input.data} "
+        "--teachers {params.teachers} --students {params.distilled} "
+        "--scratch {params.scratch} --step {params.step} --temperature {params.temperature} "
+        "--threads {threads} --out-jacobians {output.jacobians} --out-snr {output.snr} "
+        "> {log} 2>&1"
