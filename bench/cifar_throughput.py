@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "workflow"))
 
-from ensemble_distill.cifar import INPUT_STATS  # noqa: E402
+from ensemble_distill.catalog import input_stats  # noqa: E402
 from ensemble_distill.distill import distill_split  # noqa: E402
 from ensemble_distill.models import Members, build_model, teacher_spec  # noqa: E402
 from ensemble_distill.predict import predict_outputs  # noqa: E402
@@ -68,7 +68,7 @@ def main():
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     cfg = {"arch": args.arch, "depth": args.depth, "width": args.width}
-    spec = teacher_spec(cfg, (3, 32, 32), 10, INPUT_STATS["cifar10"])
+    spec = teacher_spec(cfg, (3, 32, 32), 10, input_stats("cifar10"))
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (args.images, 3, 32, 32), generator=g, dtype=torch.uint8)
     y = torch.randint(0, 10, (args.images,), generator=g)

@@ -23,11 +23,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "workflow"))
 from ensemble_distill.cost import flops_per_image, seconds_per_10k  # noqa: E402
-from ensemble_distill.models import Members, build_model, hydra_spec, mlp  # noqa: E402
-from ensemble_distill.train import configure_torch  # noqa: E402
+from ensemble_distill.jobs import configure_torch  # noqa: E402
+from ensemble_distill.models import Members, build_model, hydra_spec  # noqa: E402
+from ensemble_distill.models import members as batching  # noqa: E402
 
 # How Members runs its members: the rule the pipeline uses ("auto"), or forced either way.
-POLICIES = {"auto": mlp.CPU_BATCH_MAX_MACS, "batched": float("inf"), "loop": 0}
+POLICIES = {"auto": batching.CPU_BATCH_MAX_MACS, "batched": float("inf"), "loop": 0}
 
 
 def models(members, hidden, head_hidden):
@@ -55,10 +56,10 @@ def main():
         for policy, limit in POLICIES.items():
             if name == "kd" and policy != "auto":
                 continue  # one network: nothing to batch
-            mlp.CPU_BATCH_MAX_MACS = limit
+            batching.CPU_BATCH_MAX_MACS = limit
             label = name if policy == "auto" else f"{name} ({policy})"
             rows[label] = (flops_per_image(model, x), seconds_per_10k(model, x, args.repeats))
-        mlp.CPU_BATCH_MAX_MACS = POLICIES["auto"]
+        batching.CPU_BATCH_MAX_MACS = POLICIES["auto"]
     base_flops, base_time = rows["ensemble"]
     print(f"{args.members} members, {args.threads} thread(s), 10k images in batches of 1000")
     print(f"{'model':<20} {'FLOPs/image':>12} {'s/10k':>8} {'FLOP ratio':>10} "

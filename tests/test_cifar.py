@@ -14,6 +14,7 @@ from cifar_standin import tiny_config, write_standin_data
 from conftest import REPO, snakemake
 from ensemble_distill import cifar, corruptions
 from ensemble_distill.augment import random_crop_flip
+from ensemble_distill.catalog import input_stats
 from ensemble_distill.datasets import DataError, load_dataset
 from ensemble_distill.evalsets import build_eval_set
 from ensemble_distill.metrics import evaluate_predictions
@@ -21,7 +22,7 @@ from ensemble_distill.models import build_model, count_parameters, hydra_spec, t
 from ensemble_distill.train import lr_factor
 from scipy import ndimage
 
-STATS = cifar.INPUT_STATS["cifar10"]
+STATS = input_stats("cifar10")
 
 
 def resnet(arch="resnet", depth=20, classes=10, **extra):

@@ -26,15 +26,16 @@ import torch
 import torch.nn.functional as F
 
 from . import provenance
-from .datasets import Dataset, input_bounds
+from .catalog import input_bounds
+from .datasets import Dataset
 from .distill import load_teachers
 from .io import load_checkpoint
+from .jobs import configure_torch, log
 from .losses import hydra_loss
 from .metrics import pairwise_kl
 from .models import Members, load_model
 from .models.resnet import as_unit_float
 from .perturb import PERTURBATIONS
-from .train import configure_torch, log
 
 EXAMPLES = 1000  # training inputs for the diversity plots
 JACOBIAN_EXAMPLES = 200

@@ -58,12 +58,6 @@ SVHN_TEST = ("svhn", "test_32x32.mat", "eb5a983be6a315427106f1b164d9cef3")
 CORRUPTED_FOLDERS = {"cifar10": "CIFAR-10-C", "cifar100": "CIFAR-100-C"}
 VALIDATION = 5_000  # Diversity Matters (giung2): the last 5k training images validate
 
-# Channel statistics of the training split (the values giung2 and torchvision examples use).
-INPUT_STATS = {
-    "cifar10": ([0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616]),
-    "cifar100": ([0.5071, 0.4865, 0.4409], [0.2673, 0.2564, 0.2762]),
-}
-
 
 def md5(path):
     import hashlib

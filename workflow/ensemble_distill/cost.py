@@ -23,8 +23,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from . import provenance
 from .distill import load_teachers
 from .io import load_checkpoint, load_npz
+from .jobs import configure_torch, log
 from .models import count_parameters, load_model
-from .train import configure_torch, log
 
 TIMED_IMAGES = 10_000
 

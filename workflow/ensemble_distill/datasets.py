@@ -377,13 +377,6 @@ def load_cifar_like(spec, data_root=None):
     return Dataset(name, *splits["train"], *splits["val"], *splits["test"], num_classes=classes)
 
 
-# Valid input range by dataset (perturbed inputs are clipped to it); None: unbounded.
-# uint8 images are compared in [0, 1], the range they are perturbed in.
-INPUT_BOUNDS = {
-    name: (0.0, 1.0) for name in ("digits", "mnist", "fashion_mnist", *cifar.CIFAR_FILES)
-}
-
-
 def raw_files(spec, data_root=None):
     """The files a dataset is read from (none for generated sets): the rules declare them as
     inputs, so replacing or editing one reruns what depends on it."""
@@ -405,16 +398,6 @@ def raw_files(spec, data_root=None):
     for i in range(min(n_splits, spec.get("splits") or n_splits)):
         files += [folder / f"index_train_{i}.txt", folder / f"index_test_{i}.txt"]
     return files
-
-
-def input_bounds(name):
-    return INPUT_BOUNDS.get(name)
-
-
-def input_stats(name):
-    """(mean, std) per channel that networks standardise this dataset's images with, or
-    None (MLPs and LeNets see raw inputs)."""
-    return cifar.INPUT_STATS.get(name)
 
 
 LOADERS = {

@@ -24,8 +24,10 @@ from pathlib import Path
 import torch
 
 from . import jobguard, plan, provenance
-from .datasets import Dataset, input_bounds
+from .catalog import input_bounds
+from .datasets import Dataset
 from .io import file_sha256, load_checkpoint, save_checkpoint
+from .jobs import add_job_arguments, configure_torch, fingerprint, log, pick_device
 from .losses import (
     annealed_temperature,
     end2_loss,
@@ -38,7 +40,7 @@ from .losses import (
 from .methods import is_perturbed, method_of, perturbation_of
 from .models import Members, build_model, load_members
 from .perturb import perturbation
-from .train import add_job_arguments, configure_torch, fingerprint, fit, log, pick_device
+from .train import fit
 
 # What a phase's loss matches, by task: the ensemble mean / mixture, or teacher m per member.
 MATCH = {

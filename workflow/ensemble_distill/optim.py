@@ -31,6 +31,11 @@ class Optimizer:
         # One state dict per parameter, in group order (the resume state stores this list).
         self.state = [{} for group in groups for _ in group["params"]]
 
+    def scale_lr(self, factor):
+        """Set every group's learning rate to ``factor`` times its ``base_lr`` (schedules)."""
+        for group in self.param_groups:
+            group["lr"] = group["base_lr"] * factor
+
     def zero_grad(self):
         for group in self.param_groups:
             for p in group["params"]:

@@ -306,6 +306,17 @@ class Experiment:
         return self.student_dirs([name], [seed])
 
     @property
+    def mu_gap_models(self):
+        """The ensemble and every seed of the students with model uncertainty (Table 1)."""
+        students = self.students_where(lambda m: m.has_model_uncertainty)
+        return [GROUP_ENSEMBLE, *self.seeded(students)]
+
+    @property
+    def diversity_models(self):
+        """The ensemble and every seed of the students with several members or heads."""
+        return [GROUP_ENSEMBLE, *self.seeded(self.multi_member)]
+
+    @property
     def model_order(self):
         """Row order of the tables: the ensemble, one teacher, the students."""
         return [GROUP_ENSEMBLE, "single", *self.students]

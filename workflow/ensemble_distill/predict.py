@@ -25,9 +25,9 @@ import torch
 
 from . import provenance
 from .io import file_sha256, load_checkpoint, load_npz, save_npz
+from .jobs import configure_torch, log, pick_device
 from .losses import MIN_LOG_VAR
 from .models import load_members, load_model
-from .train import configure_torch, log, pick_device
 
 # What a model's logits are stored as, by its checkpoint's ``output``.
 OUTPUT_ARRAYS = {

@@ -24,11 +24,13 @@ from pathlib import Path
 import torch
 
 from . import jobguard, plan, provenance
-from .datasets import Dataset, input_stats
+from .catalog import input_stats
+from .datasets import Dataset
 from .io import atomic_path, file_sha256, save_checkpoint
+from .jobs import add_job_arguments, configure_torch, fingerprint, log, pick_device
 from .losses import member_gaussian_nll, member_nll
 from .models import TASK_OUTPUT, Members, build_model, teacher_spec
-from .train import add_job_arguments, configure_torch, fingerprint, fit, log, pick_device
+from .train import fit
 
 # Per-member objective by task: outputs (R, B, C), targets (R, B) -> (R,) losses.
 OBJECTIVES = {"classification": member_nll, "regression": member_gaussian_nll}

@@ -1,14 +1,25 @@
-"""Mini-batch training with per-epoch checkpoints, exact resume and best-on-validation.
+"""Mini-batch training with checkpoints, exact resume and best-on-validation.
 
-``fit`` is shared by teachers and students: it saves a resume file after every epoch
-(model, optimiser, best state, history) and, when rerun after a kill, continues from the
-last finished epoch. Shuffling draws from a generator seeded by (seed, epoch), so a
-resumed run follows exactly the same batches as an uninterrupted one.
+``fit`` is shared by teachers and students:
+
+- **Resume.** It saves a resume file (model, optimiser, best state, history) after every
+  epoch, or, with ``checkpoint_interval`` > 0, after the first epoch that ends that many
+  seconds after the last write (and after the last epoch): for tiny epochs the write would
+  otherwise dominate. Rerun after a kill, it continues from the last saved epoch. The file
+  lies outside the rule's outputs and is used only if it was written for the same
+  ``fingerprint`` (a hash of the job's settings, ``jobs.fingerprint``).
+- **Random streams.** Shuffling, the per-batch hook (perturbations) and augmentation draw
+  from generators seeded by (seed, epoch), so a resumed run follows exactly the same
+  batches as an uninterrupted one.
+- **Packs.** ``seed`` is a list of R seeds and ``model`` a ``Members`` of R independent
+  networks trained together (teacher.py). ``train``/``val`` tensors are then (R, N, ...),
+  replica r's batches follow the order that seed r draws alone (:func:`pack_batches`),
+  ``loss_fn`` returns the R per-replica losses and their sum is minimised: the optimisers
+  update each parameter elementwise, so every replica takes the steps it would take alone.
+  The best epoch is chosen per replica and ``log(line, r)`` gets each replica's lines.
 """
 
 import copy
-import hashlib
-import json
 import math
 import time
 from functools import partial
@@ -21,12 +32,6 @@ from .augment import augmenter
 from .io import load_checkpoint, save_checkpoint
 from .models import Hydra, Members, is_factor
 from .optim import Optimizer
-
-
-def pick_device(name="auto"):
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def batches(tensors, batch_size, generator=None):
@@ -110,197 +115,215 @@ def make_optimizer(named_parameters, *, optimizer, lr, weight_decay, momentum=0.
     return Optimizer(groups, optimizer, momentum=momentum)
 
 
-def fit(
-    model,
-    loss_fn,
-    train,
-    val,
-    *,
-    epochs,
-    batch_size,
-    lr,
-    weight_decay,
-    seed,
-    resume,
-    fingerprint,
-    checkpoint_interval=0.0,
-    optimizer="adam",
-    momentum=0.9,
-    schedule="constant",
-    milestones=None,
-    lr_steps=None,
-    factor_lr=1.0,
-    log=print,
-    val_loss_fn=None,
-    on_epoch=None,
-    prepare_batch=None,
-    augment=None,
-    amp="none",
-    channels_last=False,
-    compile=False,
-):
-    """Train ``model`` on ``loss_fn(model, *batch)``; keep the best validation state.
+class Diverged(Exception):
+    """A training loss that is not finite (raised before the step that would apply it)."""
 
-    The optimiser (Adam, or SGD with momentum), the per-epoch learning-rate ``schedule``
-    and ``factor_lr`` (BatchEnsemble factors) are described in :func:`make_optimizer` and
-    :func:`lr_factor`. ``prepare_batch(batch, generator)``, the per-batch hook, turns each
-    training batch into the loss's arguments (e.g. perturbs inputs and asks the teachers);
-    its generator is seeded by (seed, epoch), so resumed runs draw the same numbers.
-    ``augment`` (the config's block, augment.py) crops and flips each training batch on
-    its device before that hook, every replica of a pack from its own seed.
+    def explained(self, epoch, saved, resume, lr):
+        return FloatingPointError(
+            f"training diverged: loss is {self.args[0]} in epoch {epoch + 1}; the resume "
+            f"state of epoch {saved} is kept in {resume}. Lower the learning rate (config "
+            f"key train.lr, now {lr})."
+        )
 
-    GPU settings: ``amp: bf16`` runs the training forward and loss under bfloat16 autocast
-    (validation stays float32), ``channels_last`` stores convolution weights (and so
-    activations) NHWC, ``compile`` compiles the networks a step calls with torch.compile.
 
-    ``train`` and ``val`` are tuples of equally long tensors (on the model's device);
-    ``val`` may be None, and then the final weights are kept. Resume state is written
-    after every epoch, or, with ``checkpoint_interval`` > 0, after the first epoch that ends
-    that many seconds after the last write (and after the last epoch): for tiny epochs the
-    write would otherwise dominate.
-    ``val_loss_fn`` (default ``loss_fn``) selects the best epoch; ``on_epoch(epoch)`` runs
-    before each epoch, e.g. to set an annealed temperature (it must depend on ``epoch``
-    only, so that resuming replays it). ``resume`` is a file path outside the rule's
-    declared outputs; its state is used only if it was written for the same
-    ``fingerprint`` (a hash of the job's settings), so a stale file from a run with other
-    settings is never continued. Returns the history.
+class Progress:
+    """Per replica of a pack (one for a single network): the history of epoch records, the
+    best validation loss and the state it was reached with; and the epochs done."""
 
-    A pack: ``seed`` is a list of R seeds and ``model`` a ``Members`` of R independent
-    networks trained together (teacher.py). Then ``train``/``val`` tensors are (R, N, ...),
-    replica r's batches follow the order that seed r draws alone (:func:`pack_batches`),
-    ``loss_fn`` returns the R per-replica losses and their sum is minimised: the optimisers
-    update each parameter elementwise, so every replica takes the steps it would take alone.
-    The best epoch is chosen per replica, ``log(line, r)`` gets each replica's lines, and the
-    return value is the list of the R histories.
-    """
-    pack = isinstance(seed, list)
-    seeds = seed if pack else [seed]
-    replicas = list(model) if pack else [model]
-    val_loss_fn = val_loss_fn or loss_fn
-    resume = Path(resume)
-    augment = augmenter(augment)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    if compile:
-        compile_networks(model)
-    device_type = next(model.parameters()).device.type
-    autocast = partial(torch.autocast, device_type, dtype=torch.bfloat16, enabled=amp == "bf16")
-    start, histories = 0, [[] for _ in seeds]
-    best_loss, best_state = [math.inf] * len(seeds), [None] * len(seeds)
-    # A pack whose members run batched trains stacked copies of their parameters (Members).
-    stacked = model.train().stack_parameters(train[0]) if pack else None
+    def __init__(self, replicas):
+        self.epoch, self.histories = 0, [[] for _ in range(replicas)]
+        self.best_loss, self.best_state = [math.inf] * replicas, [None] * replicas
+
+    def restore(self, state):
+        self.epoch, self.histories = state["epoch"], state["history"]
+        self.best_loss, self.best_state = state["best_loss"], state["best_model"]
+
+    def record(self, epoch, replicas, train_loss, val_loss, keep_best):
+        """Append epoch ``epoch``'s losses; with ``keep_best``, remember improved states."""
+        for r, replica in enumerate(replicas):
+            if keep_best and val_loss[r] < self.best_loss[r]:
+                self.best_loss[r], self.best_state[r] = (
+                    val_loss[r],
+                    copy.deepcopy(replica.state_dict()),
+                )
+            record = {"epoch": epoch + 1, "train_loss": train_loss[r], "val_loss": val_loss[r]}
+            self.histories[r].append(record)
+        self.epoch = epoch + 1
+
+    def log(self, log, pack, epochs, seconds, examples):
+        """Each replica's line of the last epoch (``log(line, r)`` in a pack)."""
+        for r, history in enumerate(self.histories):
+            h = history[-1]
+            line = (
+                f"epoch {h['epoch']:>4}/{epochs}  train_loss {h['train_loss']:.4f}  "
+                f"val_loss {h['val_loss']:.4f}  best {min(self.best_loss[r], h['val_loss']):.4f}  "
+                f"{seconds:.2f}s  {examples / seconds:.0f} examples/s"
+            )
+            log(line, r) if pack else log(line)
+
+    def state(self):
+        return {"epoch": self.epoch, "best_loss": self.best_loss, "best_model": self.best_state,
+                "history": self.histories}  # fmt: skip
+
+    def load_best(self, replicas):
+        for replica, best in zip(replicas, self.best_state, strict=True):
+            if best is not None:
+                replica.load_state_dict(best)
+
+
+def read_resume(resume, settings, log):
+    """The resume state at ``resume`` if it was written for these ``settings`` (fingerprint,
+    seeds, stacked), else None: a stale file from other settings is never continued."""
     state = load_checkpoint(resume) if resume.is_file() else None
-    settings = (fingerprint, seeds, stacked is not None)
     if state is not None and (state["fingerprint"], state.get("seeds"),
                               state.get("stacked", False)) != settings:  # fmt: skip
         log(f"ignoring {resume}: written for other settings")
-        state = None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        if stacked:
-            stacked = model.stack_parameters(train[0])  # of the loaded weights
-    opt = make_optimizer(
-        stacked.items() if stacked else model.named_parameters(),
-        optimizer=optimizer,
-        lr=lr,
-        weight_decay=weight_decay,
-        momentum=momentum,
-        factor_lr=factor_lr,
-    )
-    if state is not None:
-        opt.load_state_dict(state["optimizer"])
-        start, best_loss, best_state = state["epoch"], state["best_loss"], state["best_model"]
-        histories = state["history"]
+        return None
+    return state
+
+
+def epoch_generators(seeds, epoch):
+    """Random streams of an epoch, seeded by (seed, epoch) so that a resumed run draws the
+    same numbers: each replica's batch order, the per-batch hook's (perturbations), and each
+    replica's augmentation."""
+    orders = [torch.Generator().manual_seed(s * 1_000_003 + epoch) for s in seeds]
+    hook = torch.Generator().manual_seed(seeds[0] * 1_000_003 + epoch + 500_000_000)
+    augment = [torch.Generator().manual_seed(s * 1_000_003 + epoch + 700_000_000) for s in seeds]
+    return orders, hook, augment
+
+
+def augmented(batch, augment, generators, pack):
+    """The batch with its inputs augmented; in a pack (R, B, ...) each replica with its own
+    generator."""
+    x = batch[0]
+    if pack:
+        x = torch.stack([augment(xr, g) for xr, g in zip(x, generators, strict=True)])
+    else:
+        x = augment(x, generators[0])
+    return (x, *batch[1:])
+
+
+def train_epoch(model, loss_fn, opt, train, epoch, *, seeds, pack, batch_size, augment,
+                prepare_batch, autocast):  # fmt: skip
+    """One pass over ``train``: (mean training loss per replica, examples per replica)."""
+    orders, hook_generator, augment_generators = epoch_generators(seeds, epoch)
+    model.train()
+    if pack:
+        train_batches = pack_batches(train, batch_size, orders)
+    else:
+        train_batches = batches(train, batch_size, orders[0])
+    total, n = 0.0, 0
+    for batch in train_batches:
+        if augment is not None:
+            batch = augmented(batch, augment, augment_generators, pack)
+        if prepare_batch is not None:
+            batch = prepare_batch(batch, hook_generator)
+        with autocast():
+            losses = loss_fn(model, *batch).float()
+        loss = losses.sum()
+        if not torch.isfinite(loss):  # stop before the state is overwritten
+            raise Diverged(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        b = batch[0].shape[1] if pack else len(batch[0])
+        total = total + losses.detach().double() * b
+        n += b
+    return ((total / n).tolist() if pack else [(total / n).item()]), n
+
+
+def fit(model, loss_fn, train, val, *, epochs, batch_size, lr, weight_decay, seed, resume,
+        fingerprint, checkpoint_interval=0.0, optimizer="adam", momentum=0.9,
+        schedule="constant", milestones=None, lr_steps=None, factor_lr=1.0, log=print,
+        val_loss_fn=None, on_epoch=None, prepare_batch=None, augment=None, amp="none",
+        channels_last=False, compile=False):  # fmt: skip
+    """Train ``model`` on ``loss_fn(model, *batch)``, keep the best validation state (the
+    final one if ``val`` is None) and return the history (R histories for a pack: ``seed``
+    a list of R seeds; see the module docstring, :func:`make_optimizer`, :func:`lr_factor`).
+    ``val_loss_fn`` (default ``loss_fn``) selects the best epoch; ``on_epoch(epoch)`` runs
+    before each epoch (a function of ``epoch`` only, so that resuming replays it);
+    ``prepare_batch(batch, generator)`` makes each training batch the loss's arguments
+    (perturbs inputs, asks the teachers), after ``augment`` (augment.py) crops and flips
+    it. ``amp: bf16`` autocasts the training forward and loss (validation stays float32),
+    ``channels_last`` stores convolutions NHWC, ``compile`` compiles each network."""
+    pack = isinstance(seed, list)
+    seeds, replicas = seed if pack else [seed], list(model) if pack else [model]
+    resume = Path(resume)
+    prepare_networks(model, channels_last, compile)
+    device_type = next(model.parameters()).device.type
+    autocast = partial(torch.autocast, device_type, dtype=torch.bfloat16, enabled=amp == "bf16")
+    opt, stacked, progress = start_or_resume(pack, model, train, seeds, resume, fingerprint, log,
+                                             optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+                                             momentum=momentum, factor_lr=factor_lr)  # fmt: skip
+    step = partial(train_epoch, model, loss_fn, opt, train, seeds=seeds, pack=pack,
+                   batch_size=batch_size, augment=augmenter(augment),
+                   prepare_batch=prepare_batch, autocast=autocast)  # fmt: skip
+    start, last_write = progress.epoch, time.perf_counter()
+    if start:
         log(f"resumed from {resume} after epoch {start}/{epochs}")
-    last_write = time.perf_counter()
     jobguard.saved(start)
     for epoch in range(start, epochs):
         jobguard.stop_if_orphaned()
         tic = time.perf_counter()
         if on_epoch is not None:
             on_epoch(epoch)
-        for group in opt.param_groups:
-            factor = lr_factor(epoch, epochs, schedule, milestones, lr_steps=lr_steps)
-            group["lr"] = group["base_lr"] * factor
-        model.train()
-        generators = [torch.Generator().manual_seed(s * 1_000_003 + epoch) for s in seeds]
-        hook_generator = torch.Generator().manual_seed(seeds[0] * 1_000_003 + epoch + 500_000_000)
-        augment_generators = [
-            torch.Generator().manual_seed(s * 1_000_003 + epoch + 700_000_000) for s in seeds
-        ]
-        if pack:
-            train_batches = pack_batches(train, batch_size, generators)
-        else:
-            train_batches = batches(train, batch_size, generators[0])
-        total, n = 0.0, 0
-        for batch in train_batches:
-            if augment is not None:
-                x = batch[0]
-                if pack:  # (R, B, ...): replica r augments with its own generator
-                    x = torch.stack([augment(xr, g) for xr, g in zip(x, augment_generators,
-                                                                      strict=True)])  # fmt: skip
-                else:
-                    x = augment(x, augment_generators[0])
-                batch = (x, *batch[1:])
-            if prepare_batch is not None:
-                batch = prepare_batch(batch, hook_generator)
-            with autocast():
-                losses = loss_fn(model, *batch).float()
-            loss = losses.sum()
-            if not torch.isfinite(loss):  # stop before the state is overwritten
-                raise FloatingPointError(
-                    f"training diverged: loss is {loss.item()} in epoch {epoch + 1}; the "
-                    f"resume state of epoch {histories[0][-1]['epoch'] if histories[0] else start} "
-                    f"is kept in {resume}. Lower the learning rate (config key train.lr, now {lr})."
-                )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            b = batch[0].shape[1] if pack else len(batch[0])
-            total = total + losses.detach().double() * b
-            n += b
-        train_loss = (total / n).tolist() if pack else [(total / n).item()]
+        opt.scale_lr(lr_factor(epoch, epochs, schedule, milestones, lr_steps=lr_steps))
+        try:
+            train_loss, n = step(epoch)
+        except Diverged as error:
+            saved = progress.histories[0][-1]["epoch"] if progress.histories[0] else start
+            raise error.explained(epoch, saved, resume, lr) from None
         if stacked:  # validation and the saved states read the members
             model.sync_members()
         # Without a validation set (UCI protocol: fixed epochs) the last epoch is kept.
-        if val is not None:
-            val_loss = mean_loss(model, val_loss_fn, val, pack=pack)
-            val_loss = val_loss if pack else [val_loss]
-        else:
-            val_loss = train_loss
+        val_loss = (
+            train_loss if val is None else validation_loss(model, val_loss_fn or loss_fn, val, pack)
+        )
         now = time.perf_counter()
-        for r, replica in enumerate(replicas):
-            if val is not None and val_loss[r] < best_loss[r]:
-                best_loss[r], best_state[r] = val_loss[r], copy.deepcopy(replica.state_dict())
-            record = {"epoch": epoch + 1, "train_loss": train_loss[r], "val_loss": val_loss[r]}
-            histories[r].append(record)
-            line = (
-                f"epoch {epoch + 1:>4}/{epochs}  train_loss {train_loss[r]:.4f}  "
-                f"val_loss {val_loss[r]:.4f}  best {min(best_loss[r], val_loss[r]):.4f}  "
-                f"{now - tic:.2f}s  {n * len(seeds) / (now - tic):.0f} examples/s"
-            )
-            log(line, r) if pack else log(line)
+        progress.record(epoch, replicas, train_loss, val_loss, keep_best=val is not None)
+        progress.log(log, pack, epochs, now - tic, n * len(seeds))
         if now - last_write >= checkpoint_interval or epoch + 1 == epochs:
-            save_checkpoint(
-                resume,
-                fingerprint=fingerprint,
-                seeds=seeds,
-                stacked=stacked is not None,
-                epoch=epoch + 1,
-                model=model.state_dict(),
-                optimizer=opt.state_dict(),
-                best_loss=best_loss,
-                best_model=best_state,
-                history=histories,
-            )
+            save_checkpoint(resume, fingerprint=fingerprint, seeds=seeds,
+                            stacked=stacked is not None, model=model.state_dict(),
+                            optimizer=opt.state_dict(), **progress.state())  # fmt: skip
             jobguard.saved(epoch + 1)
             last_write = now
     if stacked:  # the members hold the trained weights again
         model.unstack()
-    for r, replica in enumerate(replicas):
-        if val is not None and best_state[r] is not None:
-            replica.load_state_dict(best_state[r])
-    return histories if pack else histories[0]
+    progress.load_best(replicas)
+    return progress.histories if pack else progress.histories[0]
+
+
+def validation_loss(model, loss_fn, val, pack):
+    """The mean validation loss per replica, as a list."""
+    loss = mean_loss(model, loss_fn, val, pack=pack)
+    return loss if pack else [loss]
+
+
+def start_or_resume(pack, model, train, seeds, resume, fingerprint, log, **optimizer):
+    """(optimiser, stacked parameters or None, progress), from the resume state where it
+    was written for these settings. A pack whose members run batched trains stacked copies
+    of their parameters (``Members.stack_parameters``)."""
+    stacked = model.train().stack_parameters(train[0]) if pack else None
+    state = read_resume(resume, (fingerprint, seeds, stacked is not None), log)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        if stacked:
+            stacked = model.stack_parameters(train[0])  # of the loaded weights
+    opt = make_optimizer(stacked.items() if stacked else model.named_parameters(), **optimizer)
+    progress = Progress(len(seeds))
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+        progress.restore(state)
+    return opt, stacked, progress
+
+
+def prepare_networks(model, channels_last, compile):
+    """GPU layout and compilation, in place, before training."""
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if compile:
+        compile_networks(model)
 
 
 def compile_networks(model):
@@ -316,33 +339,3 @@ def compile_networks(model):
         targets = [model]
     for network in targets:
         network.compile()
-
-
-def fingerprint(*parts):
-    """A short stable hash of JSON-able settings, to tie resume state to one job."""
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def configure_torch(threads):
-    """Pin intra-op threads to the job's share of cores (Snakemake's ``{threads}``)."""
-    torch.set_num_threads(threads)
-    torch.set_num_interop_threads(1)
-
-
-def log(message):
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def add_job_arguments(parser, resume_help, seeds=False):
-    """Options every training CLI takes: data, seed (or seeds of a pack), device, threads,
-    resume state, output."""
-    parser.add_argument("--data", required=True, help="dataset splits (.npz, see datasets.py)")
-    if seeds:
-        parser.add_argument("--seeds", type=int, nargs="+", required=True)
-    else:
-        parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--resume", required=True, help=resume_help)
-    parser.add_argument("--out", required=True)

@@ -12,6 +12,7 @@ PLAN = plan.Plan(config)
 DATA_ROOT = config["data_root"]
 DEVICE = config["device"]
 out = plan.output
+code = module_files  # a stage's package files (import graph): editing one reruns its jobs
 
 
 wildcard_constraints:
@@ -20,12 +21,6 @@ wildcard_constraints:
 
 def P(wildcards):
     return PLAN[wildcards.exp]
-
-
-def code(module):
-    """Source files of ``python -m ensemble_distill.<module>`` and all it imports (from the
-    import graph), declared as inputs so that an edit reruns exactly what it affects."""
-    return module_files(module)
 
 
 def as_json(obj):
@@ -46,8 +41,7 @@ def spec_json(*keys):
 
 
 def get_dataset_files(wc):
-    """The raw files a dataset is read from (MNIST idx, UCI tables); files a download
-    would fetch are left out until they exist."""
+    """The raw files of a dataset; those a download would fetch only once they exist."""
     spec = P(wc).spec["dataset"]
     return [str(p) for p in raw_files(spec, DATA_ROOT) if p.is_file() or not spec.get("download")]
 
@@ -56,22 +50,6 @@ def get_ood_files(wc):
     """The raw files of an OOD eval set read from another dataset (none for generated)."""
     spec = P(wc).spec
     return [str(p) for p in eval_set_files(spec["eval_sets"][wc.evalset], DATA_ROOT, spec["dataset"]["name"])]
-
-
-def get_teacher_pack(wc):
-    return P(wc).teacher_pack(wc.pack)
-
-
-def get_student_seed_group(wc):
-    return P(wc).student_seed_group(wc.pack)
-
-
-def get_student_teacher_dirs(wc):
-    return P(wc).teacher_dirs(P(wc).student_teacher_seeds(wc.student))
-
-
-def get_student_teachers(wc):
-    return P(wc).teacher_checkpoints(P(wc).student_teacher_seeds(wc.student))
 
 
 def get_group_checkpoint_dirs(wc):
@@ -92,10 +70,6 @@ def get_named_eval_sets(wc, input):
     return [f"{name}={path}" for name, path in zip(P(wc).spec["eval_sets"], input.evalsets)]
 
 
-def get_validation_flag(wc):
-    return f"--validation-set {P(wc).validation_set}" if P(wc).validation_set else ""
-
-
 def get_first_seed_students(wc):
     """'student=checkpoint' at the first distillation seed (Hydra Table 5's timings)."""
     e = P(wc)
@@ -103,26 +77,20 @@ def get_first_seed_students(wc):
     return [f"{name}={path}" for name, path in zip(e.students, paths)]
 
 
-def get_ensemble_predictions(wc):
-    return P(wc).eval_files("predictions", ["ensemble"])
-
-
 def get_eval_dirs(stage, models):
-    """An input function: the group folders of ``stage`` holding ``models(plan)``."""
-    return lambda wc: P(wc).eval_dirs(stage, models(P(wc)))
+    """An input function: the eval-group folders of ``stage`` (predictions, metrics,
+    per_example) holding the plan's ``models`` (an attribute: models, mu_gap_models, ...)."""
+    return lambda wc: P(wc).eval_dirs(stage, getattr(P(wc), models))
 
 
-def get_eval_files(stage, models):
-    return lambda wc: P(wc).eval_files(stage, models(P(wc)))
+def get_eval_files(option, stage, models):
+    """A params function: '--<option> <files>' of the plan's ``models`` in ``stage``."""
+    return lambda wc: f"--{option} {' '.join(P(wc).eval_files(stage, getattr(P(wc), models)))}"
 
 
-def mu_gap_models(e):
-    """The ensemble and every seed of the students with model uncertainty (Table 1)."""
-    return ["ensemble", *e.seeded(e.students_where(lambda m: m.has_model_uncertainty))]
-
-
-def diversity_models(e):
-    return ["ensemble", *e.seeded(e.multi_member)]
+def get_rows(wc):
+    """Row order of an experiment's tables and figures."""
+    return f"--models {' '.join(P(wc).model_order)}"
 
 
 def get_paper_flags(wc):
@@ -134,26 +102,6 @@ def get_paper_flags(wc):
     return " ".join(flags)
 
 
-def get_named_checkpoints(which):
-    """'student=path' for every checkpoint of the Jacobian analysis's students (0: the
-    one-to-one distilled, 1: the from-scratch baselines)."""
-
-    def get(wc):
-        students = P(wc).jacobian_students[which]
-        return [f"{s}={p}" for s in students for p in P(wc).student_checkpoints([s])]
-
-    return get
-
-
-def get_result_records(wc):
-    return [str(sidecar_path(path)) for path in PLAN.results]
-
-
-def get_rows(wc):
-    """Row order of an experiment's tables and figures."""
-    return f"--models {' '.join(P(wc).model_order)}"
-
-
 def get_rows_and_paper(wc):
     return f"{get_rows(wc)} {get_paper_flags(wc)}"
 
@@ -163,17 +111,36 @@ def get_pairs(wc):
     return " ".join(f"{s}={b}" for s, b in P(wc).perturbation_pairs.items())
 
 
+def get_map_args(wc):
+    """The grid maps' per-example files (the ensemble and every student's first seed),
+    their labels, and the ensemble's per-example file of the test set (the data points)."""
+    e = P(wc)
+    labels = " ".join(plan.parse_model_id(m)[0] for m in e.map_models)
+    data = " ".join(e.eval_files("per_example", ["ensemble"]))
+    return f"{get_eval_files('grid', 'per_example', 'map_models')(wc)} --labels {labels} --data {data}"
+
+
+def get_named_checkpoints(which):
+    """'student=path' for every checkpoint of the Jacobian analysis's students (0: the
+    one-to-one distilled, 1: the from-scratch baselines)."""
+    return lambda wc: [
+        f"{s}={p}" for s in P(wc).jacobian_students[which] for p in P(wc).student_checkpoints([s])
+    ]
+
+
 def table_outputs(rule, caption, subcategory="{exp}", experiment="{exp}"):
     """A table rule's outputs: Markdown, the CSV shown in the report, the provenance."""
-    paths = plan.OUTPUTS[rule]
-    labels = {"experiment": experiment, "table": rule.removesuffix("_table")}
+    paths, labels = plan.OUTPUTS[rule], {"experiment": experiment, "table": rule.removesuffix("_table")}
     csv = report(paths["csv"], caption=f"../report/{caption}", category="Tables", subcategory=subcategory, labels=labels)
     return {**paths, "csv": csv}
 
 
 def figure_outputs(rule, caption):
     """A figure rule's outputs: the PNG shown in the report, a PDF, the provenance."""
-    paths = plan.OUTPUTS[rule]
-    labels = {"experiment": "{exp}", "figure": rule.removeprefix("plot_")}
+    paths, labels = plan.OUTPUTS[rule], {"experiment": "{exp}", "figure": rule.removeprefix("plot_")}
     png = report(paths["png"], caption=f"../report/{caption}", category="Figures", subcategory="{exp}", labels=labels)
     return {**paths, "png": png}
+
+
+def get_result_records(wc):
+    return [str(sidecar_path(path)) for path in PLAN.results]

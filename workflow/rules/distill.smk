@@ -4,7 +4,7 @@ rule distill_student:
     input:
         code=code("distill"),
         data=out("prepare_dataset", "data"),
-        teachers=get_student_teacher_dirs,
+        teachers=lambda wc: P(wc).teacher_dirs(P(wc).student_teacher_seeds(wc.student)),
     output:
         pack=directory(out("distill_student", "pack")),
     log:
@@ -13,9 +13,9 @@ rule distill_student:
         "benchmarks/distill_student/{exp}/{student}/{pack}.tsv"
     params:
         student=spec_json("students", "student"),
-        seeds=get_student_seed_group,
+        seeds=lambda wc: P(wc).student_seed_group(wc.pack),
         resume=plan.RESUME["distill_student"],
-        teachers=get_student_teachers,
+        teachers=lambda wc: P(wc).teacher_checkpoints(P(wc).student_teacher_seeds(wc.student)),
         device=DEVICE,
     threads: PLAN.threads("distill_student")
     priority: 1

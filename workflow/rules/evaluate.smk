@@ -40,7 +40,7 @@ rule compute_metrics:
         "benchmarks/compute_metrics/{exp}/{group}.tsv"
     params:
         models=get_group_identities,
-        validation=get_validation_flag,
+        validation=lambda wc: f"--validation-set {P(wc).validation_set}" if P(wc).validation_set else "",
     threads: PLAN.threads("compute_metrics")
     resources:
         **PLAN.resources("compute_metrics"),
@@ -93,7 +93,7 @@ rule ensemble_curve:
     benchmark:
         "benchmarks/ensemble_curve/{exp}.tsv"
     params:
-        predictions=get_ensemble_predictions,
+        predictions=lambda wc: P(wc).eval_files("predictions", ["ensemble"]),
         validation=lambda wc: P(wc).validation_set,
         test=lambda wc: P(wc).test_set,
     threads: PLAN.threads("compute_metrics")

@@ -42,21 +42,11 @@ use rule plot_shift_curves as plot_corruption_boxes with:
         args=lambda wc, input: f"--metrics {input.metrics} {get_rows(wc)}",
 
 
-def get_map_args(wc):
-    """The grid maps' per-example files (ensemble and every student's first seed), their
-    labels, and the test set's per-example file of the ensemble (the data points)."""
-    e = P(wc)
-    grid = " ".join(e.eval_files("per_example", e.map_models))
-    labels = " ".join(plan.parse_model_id(m)[0] for m in e.map_models)
-    data = " ".join(e.eval_files("per_example", ["ensemble"]))
-    return f"--grid {grid} --labels {labels} --data {data}"
-
-
 # Hydra paper Fig. 2: model / total / data uncertainty over an input grid, models side by side.
 use rule plot_shift_curves as plot_uncertainty_maps with:
     input:
         code=code("figures"),
-        per_example=lambda wc: P(wc).eval_dirs("per_example", P(wc).map_models),
+        per_example=get_eval_dirs("per_example", "map_models"),
     output:
         **figure_outputs("plot_uncertainty_maps", "uncertainty_maps.rst"),
     log:
@@ -84,7 +74,7 @@ use rule plot_uncertainty_maps as plot_regression_fit with:
 use rule plot_shift_curves as plot_ood_histograms with:
     input:
         code=code("figures"),
-        per_example=get_eval_dirs("per_example", lambda e: e.models),
+        per_example=get_eval_dirs("per_example", "models"),
     output:
         **figure_outputs("plot_ood_histograms", "ood_histograms.rst"),
     log:
@@ -94,7 +84,7 @@ use rule plot_shift_curves as plot_ood_histograms with:
     params:
         command="ood-histograms",
         args=lambda wc: (
-            f"--per-example {' '.join(P(wc).eval_files('per_example', P(wc).models))} "
+            f"{get_eval_files('per-example', 'per_example', 'models')(wc)} "
             f"--models ensemble {' '.join(P(wc).students)}"
         ),
 
@@ -104,7 +94,7 @@ use rule plot_shift_curves as plot_diversity with:
     input:
         code=code("figures"),
         teachers=out("analyse_teachers", "table"),
-        per_example=get_eval_dirs("per_example", diversity_models),
+        per_example=get_eval_dirs("per_example", "diversity_models"),
     output:
         **figure_outputs("plot_diversity", "diversity_plots.rst"),
     log:
@@ -115,7 +105,7 @@ use rule plot_shift_curves as plot_diversity with:
         command="diversity",
         args=lambda wc, input: (
             f"--teachers {input.teachers} "
-            f"--per-example {' '.join(get_eval_files('per_example', diversity_models)(wc))} "
+            f"{get_eval_files('per-example', 'per_example', 'diversity_models')(wc)} "
             f"--models ensemble {' '.join(P(wc).multi_member)} --test-set {P(wc).test_set}"
         ),
 

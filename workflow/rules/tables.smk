@@ -12,7 +12,7 @@ localrules:
 rule collect_metrics:
     input:
         code=code("tables"),
-        metrics=get_eval_dirs("metrics", lambda e: e.models),
+        metrics=get_eval_dirs("metrics", "models"),
     output:
         **plan.OUTPUTS["collect_metrics"],
     log:
@@ -20,7 +20,7 @@ rule collect_metrics:
     benchmark:
         "benchmarks/collect_metrics/{exp}.tsv"
     params:
-        metrics=get_eval_files("metrics", lambda e: e.models),
+        metrics=lambda wc: P(wc).eval_files("metrics", P(wc).models),
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -55,7 +55,7 @@ rule summary_table:
 use rule summary_table as mu_gap_table with:
     input:
         code=code("tables"),
-        per_example=get_eval_dirs("per_example", mu_gap_models),
+        per_example=get_eval_dirs("per_example", "mu_gap_models"),
     output:
         **table_outputs("mu_gap_table", "mu_gap.rst"),
     log:
@@ -64,7 +64,7 @@ use rule summary_table as mu_gap_table with:
         "benchmarks/mu_gap_table/{exp}.tsv"
     params:
         command="mu-gap",
-        inputs=lambda wc: f"--per-example {' '.join(get_eval_files('per_example', mu_gap_models)(wc))}",
+        inputs=get_eval_files("per-example", "per_example", "mu_gap_models"),
         options=get_rows_and_paper,
 
 
@@ -72,7 +72,7 @@ use rule summary_table as mu_gap_table with:
 use rule summary_table as ood_table with:
     input:
         code=code("tables"),
-        per_example=get_eval_dirs("per_example", lambda e: e.models),
+        per_example=get_eval_dirs("per_example", "models"),
     output:
         **table_outputs("ood_table", "ood.rst"),
     log:
@@ -81,7 +81,7 @@ use rule summary_table as ood_table with:
         "benchmarks/ood_table/{exp}.tsv"
     params:
         command="ood",
-        inputs=lambda wc: f"--per-example {' '.join(get_eval_files('per_example', lambda e: e.models)(wc))}",
+        inputs=get_eval_files("per-example", "per_example", "models"),
         options=get_rows,
 
 

@@ -12,7 +12,7 @@ rule train_teacher:
         "benchmarks/train_teacher/{exp}/{pack}.tsv"
     params:
         teacher=spec_json("teacher"),
-        seeds=get_teacher_pack,
+        seeds=lambda wc: P(wc).teacher_pack(wc.pack),
         resume=plan.RESUME["train_teacher"],
         device=DEVICE,
     threads: PLAN.threads("train_teacher")

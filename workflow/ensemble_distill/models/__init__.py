@@ -24,7 +24,8 @@ from ..archs import hydra_spec
 from .ensembles import MIMO, BatchEnsemble, widen_for_mimo
 from .hydra import Hydra
 from .layers import BELayers, is_factor
-from .mlp import Members, mlp_layers, network, network_spec
+from .members import Members
+from .mlp import mlp_layers, network, network_spec
 from .resnet import RESNET_ARCHS, resnet, resnet_spec
 
 __all__ = [

@@ -4,7 +4,7 @@ import copy
 
 from torch import nn
 
-from .mlp import Members
+from .members import Members
 
 
 class Hydra(nn.Module):
