@@ -117,9 +117,9 @@ def test_a_pack_of_seeds_equals_each_seed_alone_and_resumes_without_retraining(
     assert not [p for p in saved if "seed0" in str(p)]  # seed 0: nothing trained again
     assert not (tmp_path / "r").exists()  # the pack is written: resume state removed
 
-    for seed in (0, 1):
+    for seed, path in enumerate(written):
         alone = load_checkpoint(tmp_path / f"alone{seed}.pt")
-        packed = load_checkpoint(tmp_path / f"pack/seed{seed}/model.pt")
+        packed = load_checkpoint(path)
         assert packed["seed"] == seed and packed["history"] == alone["history"]
         for a, b in zip(alone["state_dicts"], packed["state_dicts"], strict=True):
             for key in a:

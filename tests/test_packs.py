@@ -204,8 +204,7 @@ def test_pack_job_writes_each_member_its_own_files(datasets, tmp_path):
     teacher_module.main(["--data", str(datasets / "classification.npz"), "--teacher",
                          json.dumps(TEACHER), "--seeds", "4", "6", "--resume",
                          str(tmp_path / "r.pt"), "--out", str(out)])  # fmt: skip
-    for seed in (4, 6):
-        folder = out / f"seed{seed}"
+    for folder, seed in ((out / "seed4", 4), (out / "seed6", 6)):
         record = json.loads((folder / "model.provenance.json").read_text())
         assert record["seeds"] == {"member": seed, "pack": [4, 6]}
         assert list(record["outputs"]) == [str(folder / "model.pt")]

@@ -18,7 +18,8 @@ import json
 import numpy as np
 
 from . import cifar, provenance
-from .datasets import Dataset, load_idx_split, raw_files
+from .datasets import Dataset, raw_files
+from .idx import load_idx_split
 from .io import DataError, save_npz
 
 

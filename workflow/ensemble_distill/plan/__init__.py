@@ -19,139 +19,36 @@ parses a label or a ``results/`` path. It answers:
 """
 
 import json
-import re
 from functools import partial
 
-from .catalog import is_regression
-from .methods import is_perturbed, students_where
-from .paper import paper_row
-
-# --- label grammars: the one place each is spelled ------------------------------------
-SEED_RANGE = "seeds{first}-{last}"  # a teacher pack's or student seed group's folder
-MEMBER = "seed{seed}"  # one member's / distillation seed's folder inside it
-MODEL = "{student}/seed{seed}"  # an evaluated student model ("ensemble" for the ensemble)
-CHECKPOINT = "model.pt"  # inside a member folder
-GROUP_ALL = "all"  # eval_group: experiment
-GROUP_ENSEMBLE = "ensemble"
-
-NAME = r"[A-Za-z][A-Za-z0-9_]*"
-SEED_RANGE_RE = r"seeds\d+-\d+"
-WILDCARDS = {  # Snakemake's wildcard constraints
-    "exp": NAME,
-    "student": NAME,
-    "evalset": NAME,
-    "table": NAME,
-    "seed": r"\d+",
-    "pack": SEED_RANGE_RE,
-    "group": rf"{GROUP_ALL}|{GROUP_ENSEMBLE}|{NAME}-{SEED_RANGE_RE}",
-}
-
-# --- output paths, by rule --------------------------------------------------------------
-EXP = "results/{exp}"
-TABLES = ("summary", "cost", "mu_gap", "ood", "diversity", "corruption")
-FIGURES = (
-    "shift_curves",
-    "corruption_boxes",
-    "uncertainty_maps",
-    "regression_fit",
-    "ood_histograms",
-    "diversity",
-    "jacobians",
+from ..catalog import is_regression
+from ..methods import is_perturbed, students_where
+from ..paper import paper_row
+from .names import (
+    CHECKPOINT,
+    GROUP_ALL,
+    GROUP_ENSEMBLE,
+    MEMBER,
+    MODEL,
+    OUTPUTS,
+    RESUME,
+    SEED_RANGE,
+    WILDCARDS,
+    checkpoint,
+    chunks,
+    member_dir,
+    model_id,
+    output,
+    parse_model_id,
+    rule_of,
+    seed_range,
 )
 
-
-def _table(stem):
-    return {"markdown": f"{stem}.md", "csv": f"{stem}.csv", "provenance": f"{stem}.provenance.json"}
-
-
-def _figure(stem):
-    return {"png": f"{stem}.png", "pdf": f"{stem}.pdf", "provenance": f"{stem}.provenance.json"}
-
-
-OUTPUTS = {
-    "prepare_dataset": {
-        "data": f"{EXP}/dataset.npz",
-        "provenance": f"{EXP}/dataset.provenance.json",
-    },
-    "make_eval_set": {
-        "evalset": f"{EXP}/evalsets/{{evalset}}.npz",
-        "provenance": f"{EXP}/evalsets/{{evalset}}.provenance.json",
-    },
-    "train_teacher": {"pack": f"{EXP}/teachers/{{pack}}"},
-    "distill_student": {"pack": f"{EXP}/students/{{student}}/{{pack}}"},
-    "predict": {"predictions": f"{EXP}/predictions/{{group}}"},
-    "compute_metrics": {
-        "metrics": f"{EXP}/metrics/{{group}}",
-        "per_example": f"{EXP}/per_example/{{group}}",
-    },
-    "measure_cost": {"cost": f"{EXP}/cost.parquet"},
-    "ensemble_curve": {"curve": f"{EXP}/ensemble_curve.parquet"},
-    "collect_metrics": {"metrics": f"{EXP}/metrics.parquet"},
-    "analyse_teachers": {"table": f"{EXP}/analysis/teacher_diversity.parquet"},
-    "analyse_jacobians": {
-        "jacobians": f"{EXP}/analysis/jacobians.parquet",
-        "snr": f"{EXP}/analysis/grad_snr.parquet",
-    },
-    **{f"{t}_table": _table(f"{EXP}/tables/{t}") for t in TABLES},
-    "uci_table": _table("results/uci_table4"),
-    **{f"plot_{f}": _figure(f"{EXP}/figures/{f}") for f in FIGURES},
-    "provenance_summary": {
-        "csv": "results/provenance_summary.csv",
-        "provenance": "results/provenance_summary.provenance.json",
-    },
-}
-# Resume state lives outside the outputs: Snakemake deletes outputs before a rerun.
-RESUME = {
-    "train_teacher": "results/.resume/{exp}/teachers-{pack}.pt",
-    "distill_student": "results/.resume/{exp}/{student}-{pack}",
-}
-
-
-def output(rule, name, **wildcards):
-    """Output ``name`` of ``rule``, with ``wildcards`` filled in (a template without)."""
-    template = OUTPUTS[rule][name]
-    return template.format(**wildcards) if wildcards else template
-
-
-def rule_of(path):
-    """(rule, output name, wildcards) of the rule output that ``path`` is or lies in."""
-    path = str(path)
-    for rule, outputs in OUTPUTS.items():
-        for name, template in outputs.items():
-            pattern = re.sub(r"\\\{(\w+)\\\}", lambda m: f"(?P<{m[1]}>{WILDCARDS[m[1]]})",
-                             re.escape(template))  # fmt: skip
-            if match := re.fullmatch(f"{pattern}(/.*)?", path):
-                return rule, name, {k: v for k, v in match.groupdict().items()}
-    return None
-
-
-# --- labels and their inverses ----------------------------------------------------------
-def seed_range(seeds):
-    """A teacher pack's or student seed group's label: its first and last seed."""
-    return SEED_RANGE.format(first=seeds[0], last=seeds[-1])
-
-
-def member_dir(folder, seed):
-    """One member's (or distillation seed's) folder inside a pack's folder."""
-    return f"{folder}/{MEMBER.format(seed=seed)}"
-
-
-def checkpoint(folder, seed):
-    return f"{member_dir(folder, seed)}/{CHECKPOINT}"
-
-
-def model_id(student, seed):
-    return MODEL.format(student=student, seed=seed)
-
-
-def parse_model_id(model):
-    """(name, distillation seed or None) of a :func:`model_id` or ``ensemble``."""
-    name, _, seed = model.partition("/seed")
-    return name, int(seed) if seed else None
-
-
-def chunks(seeds, size):
-    return [seeds[i : i + size] for i in range(0, len(seeds), size)]
+__all__ = [
+    "CHECKPOINT", "GROUP_ALL", "GROUP_ENSEMBLE", "MEMBER", "MODEL", "OUTPUTS", "RESUME",
+    "SEED_RANGE", "WILDCARDS", "Experiment", "Plan", "checkpoint", "member_dir", "model_id",
+    "output", "parse_model_id", "rule_of", "seed_range",
+]  # fmt: skip
 
 
 # --- the plan of one experiment ---------------------------------------------------------
