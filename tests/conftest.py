@@ -1,3 +1,4 @@
+import os
 import shutil
 import subprocess
 import sys
@@ -80,3 +81,21 @@ def say(request):
             print(f"\n[{request.node.name}] {line}", flush=True)
 
     return write
+
+
+def trace(workflow, table, row, column, *configfiles):
+    """``python -m ensemble_distill.trace`` on a cell of a run in ``workflow``."""
+    files = ["--configfile", *configfiles] if configfiles else []
+    cmd = [sys.executable, "-m", "ensemble_distill.trace", table, row, column, *files]
+    return subprocess.run(cmd, cwd=workflow, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(workflow / "workflow")})  # fmt: skip
+
+
+def cell(markdown, row, column):
+    """A cell of a Markdown table, found by its row's first cell and its column header."""
+    lines = [line.strip("|").split("|") for line in markdown.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0]]
+    for cells in lines[2:]:
+        if cells[0].strip() == row:
+            return cells[header.index(column)].strip()
+    raise KeyError(row)

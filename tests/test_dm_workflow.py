@@ -5,7 +5,7 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import run_tiny_config, snakemake
+from conftest import cell, run_tiny_config, snakemake, trace
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +30,17 @@ def test_tiny_diversity_matters_config_end_to_end(workflow_copy):
     for row in ("DE-1", "DE-3", "be", "be_scratch", "hydra_ods", "mimo_confods", "end2_ods"):
         assert f"| {row} |" in table, row
     assert "| be_gauss − be | 2 |" in table  # the perturbed student paired with its twin
+    traced = trace(workflow_copy, "results/dm/tables/diversity.md", "be_gauss", "mean-KLD")
+    assert traced.returncode == 0, traced.stdout + traced.stderr
+    assert f"recomputed: {cell(table, 'be_gauss', 'mean-KLD')}\n" in traced.stdout
+    for piece in (
+        "rule diversity_table",
+        "metrics.pairwise_kl",
+        "method 'batchensemble'",
+        "experiments.dm.students.be_gauss.perturbation.kind = gaussian\n",
+        "experiments.dm.students.be_gauss.perturbation.step = 0.05\n",
+    ):
+        assert piece in traced.stdout, piece
     csv = pd.read_csv(dm / "tables/diversity.csv")
     students = csv[csv["model"].isin(["be", "kd"]) & csv["baseline"].isna()]
     assert students["dee_mean"].between(1, 3).all()

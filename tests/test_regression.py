@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, run_tiny_config
+from conftest import REPO, cell, run_tiny_config, trace
 from ensemble_distill.datasets import DataError, load_dataset
 from ensemble_distill.losses import (
     gaussian_kl,
@@ -110,6 +110,25 @@ def test_tiny_uci_end_to_end(workflow_copy):
     table = (results / "uci_table4.md").read_text()
     assert "| yacht |" in table and "| boston |" in table and "-0.1640" in table
     assert "Hydra's NLL is at most KD's on" in table
+    # trace: the cell is the mean ± standard error over splits of the per-split seed means
+    traced = trace(workflow_copy, "results/uci_table4.md", "boston", "NLL Hydra")
+    assert traced.returncode == 0, traced.stdout + traced.stderr
+    nll = pd.read_parquet(results / "uci_boston/metrics.parquet")
+    nll = nll[(nll["method"] == "hydra") & (nll["metric"] == "nll")]
+    per_split = [nll[nll["split"] == s]["value"].mean() for s in (0, 1)]  # 2 seeds each
+    se = abs(per_split[0] - per_split[1]) / 2  # std of 2 values / sqrt(2)
+    expected = f"{np.mean(per_split):.4f} ± {se:.4f}"
+    assert cell(table, "boston", "NLL Hydra") == expected
+    assert f"recomputed: {expected}\n" in traced.stdout
+    for piece in (
+        "rule uci_table",
+        "tables.hydra.uci_tables",
+        "metrics.regression_metrics",
+        "metrics.mixture_log_density",
+        "rule distill_student",
+        "method 'hydra'",
+    ):
+        assert piece in traced.stdout, piece
     assert (results / "toy/figures/regression_fit.png").stat().st_size > 1000
 
 

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import run_tiny_config, snakemake
+from conftest import cell, run_tiny_config, snakemake, trace
 from ensemble_distill import provenance
 from ensemble_distill.io import file_sha256
 
@@ -172,6 +174,8 @@ def check_provenance_audit_and_report(workflow_copy, results):
         assert path in traced.stdout, path
     assert f"commit(s): {head[:10]}" in traced.stdout
 
+    check_trace(workflow_copy, results)
+
     report = snakemake("--report", "results/report.html", cwd=workflow_copy)
     assert report.returncode == 0, report.stderr[-3000:]
     REPORT["html"] = results / "report.html"  # opened in a browser by the next test
@@ -189,6 +193,36 @@ def check_provenance_audit_and_report(workflow_copy, results):
     tampered = audit(workflow_copy, "results/img/figures/shift_curves.png")
     assert tampered.returncode == 1
     assert "results/img/teachers/seeds5-7/seed7/model.pt: sha256" in tampered.stdout
+
+
+def check_trace(workflow_copy, results):
+    """trace explains the summary table's Hydra NLL: rule, functions, config keys (defaults
+    marked), files; after one metric row is edited, the cell no longer follows from it."""
+    summary = "results/img/tables/summary.md"
+    traced = trace(workflow_copy, summary, "hydra", "NLL")
+    assert traced.returncode == 0, traced.stdout + traced.stderr
+    shown = cell((workflow_copy / summary).read_text(), "hydra", "NLL ↓")
+    assert f"recomputed: {shown}\n" in traced.stdout
+    for piece in ("rule summary_table", "tables.hydra.summary_tables", "-> metrics.nll (",
+                  "rule compute_metrics", "method 'hydra'", "rule distill_student",
+                  "experiments.img.students.hydra.hinton_epochs = 1\n",
+                  "experiments.img.students.hydra.head.hidden = [8]\n",
+                  "results/img/students/hydra/seeds0-0/seed0/model.pt  [ok sha256",
+                  "rule train_teacher"):  # fmt: skip
+        assert piece in traced.stdout, piece
+    assert re.search(r"hydra\.train\.lr = [\d.e-]+  \(default\)", traced.stdout)
+
+    metrics = results / "img/metrics.parquet"
+    original = metrics.read_bytes()
+    table = pq.read_table(metrics)
+    frame = table.to_pandas()
+    row = (frame["model"] == "hydra") & (frame["metric"] == "nll") & (frame["eval_set"] == "test")
+    frame.loc[row, "value"] += 0.5
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(
+        table.schema.metadata), metrics)  # fmt: skip
+    edited = trace(workflow_copy, summary, "hydra", "NLL")
+    assert edited.returncode == 1 and f"the table shows {shown}" in edited.stdout, edited.stdout
+    metrics.write_bytes(original)
 
 
 def browser():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import provenance
+from . import plan, provenance
 from .io import file_sha256
 
 
@@ -86,7 +86,9 @@ class Audit:
             self.lines.append(line + "  (raw input)")
             return
         self.seen.add(path)
-        self.lines.append(f"{line}  {' '.join(record.get('command', [])[:3])}")
+        made_by = plan.rule_of(path)
+        made_by = f"rule {made_by[0]}" if made_by else " ".join(record.get("command", [])[:3])
+        self.lines.append(f"{line}  {made_by}")
         self.lines.append(f"{indent}    {self.describe(record)}")
         if self.verbose:
             self.lines.append(f"{indent}    config {json.dumps(record.get('config'))}")

@@ -152,18 +152,35 @@ def ece(probs, labels, bins=ECE_BINS):
     return float(total)
 
 
-def labelled_metrics(log_mean, labels):
-    probs = np.exp(log_mean)
-    return dict(
-        acc=accuracy(probs, labels),
-        nll=nll(log_mean, labels),
-        brier=brier(probs, labels),
-        brier_hydra=brier_hydra(probs, labels),
-        ece=ece(probs, labels),
-    )
-
-
+# Metrics of labelled predictions: name -> (function, what it reads: the mean prediction's
+# probabilities or its log).
+LABELLED = {
+    "acc": (accuracy, "probs"),
+    "nll": (nll, "log_mean"),
+    "brier": (brier, "probs"),
+    "brier_hydra": (brier_hydra, "probs"),
+    "ece": (ece, "probs"),
+}
 CALIBRATED = ("acc", "nll", "brier", "ece")  # reported again after temperature scaling
+
+
+def labelled_metrics(log_mean, labels):
+    inputs = {"log_mean": log_mean, "probs": np.exp(log_mean)}
+    return {name: fn(inputs[arg], labels) for name, (fn, arg) in LABELLED.items()}
+
+
+def computed_by(metric, task="classification"):
+    """The functions that compute a metric column of the metric tables, first to last (for
+    ``trace``): from the registries above, the per-example uncertainties and regression."""
+    if task == "regression":
+        return [regression_metrics] + ([mixture_log_density] if metric == "nll" else [])
+    if metric in LABELLED:
+        return [ensemble_log_mean, LABELLED[metric][0]]
+    if metric.startswith("c") and metric[1:] in CALIBRATED:
+        return [fit_temperature, scaled, *computed_by(metric[1:])]
+    if metric == "diversity_kl":
+        return [uncertainties, pairwise_kl]
+    return [uncertainties, dirichlet_uncertainties]  # per-example means (MU, TU, ...)
 
 
 def classification_metrics(log_mean, per_example, labels, temperature=None):

@@ -141,7 +141,7 @@ def start(config, seeds=None, inputs=()):
 def main_module():
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
-    return spec.name if spec else Path(sys.argv[0]).stem
+    return spec.name.removesuffix(".__main__") if spec else Path(sys.argv[0]).stem
 
 
 def write_sidecar(record, outputs, upstream=None):
