@@ -172,7 +172,7 @@ MNIST_EXPERIMENT = {
 BAD_CONFIGS = {
     "unknown eval group": (
         lambda c: E(c)["digits"].update(eval_group="model"),
-        "experiments.digits.eval_group': 'model' is not one of ['pack', 'experiment']",
+        "experiments.digits.eval_group': 'model' is not one of ['seed_group', 'experiment']",
     ),
     "no test set": (
         lambda c: E(c)["digits"]["eval_sets"].pop("test"),

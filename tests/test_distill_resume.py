@@ -9,7 +9,7 @@ import torch
 from conftest import two_split_regression
 from ensemble_distill import train as train_module
 from ensemble_distill.datasets import load_dataset
-from ensemble_distill.distill import distill, distill_pack
+from ensemble_distill.distill import distill, distill_seed_group
 from ensemble_distill.io import load_checkpoint
 from ensemble_distill.teacher import train_teachers
 
@@ -85,7 +85,7 @@ def test_killed_distillation_resumes_to_identical_weights(name, teachers, tmp_pa
 def test_a_pack_of_seeds_equals_each_seed_alone_and_resumes_without_retraining(
     teachers, tmp_path, monkeypatch
 ):
-    """distill_pack trains seed after seed in one process: each equals distill() of that
+    """distill_seed_group trains seed after seed in one process: each equals distill() of that
     seed alone, bit for bit. Killed in seed 1, with the half-written pack folder deleted
     (as Snakemake does), the rerun replays seed 0 from its kept final state: no epoch of
     it runs again."""
@@ -107,11 +107,13 @@ def test_a_pack_of_seeds_equals_each_seed_alone_and_resumes_without_retraining(
 
     monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
     with pytest.raises(Killed):
-        distill_pack(data, student, paths, [0, 1], out=tmp_path / "pack", resume_dir=tmp_path / "r")
+        distill_seed_group(
+            data, student, paths, [0, 1], out=tmp_path / "pack", resume_dir=tmp_path / "r"
+        )
     assert (tmp_path / "pack/seed0/model.pt").is_file()
     shutil.rmtree(tmp_path / "pack")  # Snakemake removes an incomplete directory output
     saved.clear()
-    written = distill_pack(data, student, paths, [0, 1], out=tmp_path / "pack",
+    written = distill_seed_group(data, student, paths, [0, 1], out=tmp_path / "pack",
                            resume_dir=tmp_path / "r")  # fmt: skip
     assert written == [tmp_path / "pack/seed0/model.pt", tmp_path / "pack/seed1/model.pt"]
     assert not [p for p in saved if "seed0" in str(p)]  # seed 0: nothing trained again

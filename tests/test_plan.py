@@ -19,7 +19,7 @@ def digits():
     """The default digits experiment with 3 distillation seeds in groups of 2, 10 members in
     packs of 4, and two students."""
     spec = validate_config(copy.deepcopy(DEFAULT))["experiments"]["digits"]
-    spec.update(distill_seeds=[0, 1, 2], distill_pack=2, eval_group="pack")
+    spec.update(distill_seeds=[0, 1, 2], distill_seeds_per_job=2, eval_group="seed_group")
     spec["ensemble"].update(size=10, pack=4)
     spec["students"] = {s: spec["students"][s] for s in ("kd", "be_ods")}
     return Experiment("digits", spec)

@@ -26,7 +26,7 @@ def test_dry_run_of_the_default_config(workflow_copy):
     assert result.returncode == 0, result.stderr
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
     # Teachers: one pack per experiment (spiral 10, digits 8, toy_regression 5 members).
-    # Students: one job for both seeds (distill_pack 2) of each: 2 + 4 + 2. Predictions and
+    # Students: one job for both seeds (distill_seeds_per_job: 2): 2 + 4 + 2. Predictions and
     # metrics: one job each per experiment (eval_group: experiment), for all its models.
     assert jobs["train_teacher"] == jobs["predict"] == jobs["compute_metrics"] == "3"
     assert jobs["distill_student"] == "8"
@@ -146,9 +146,9 @@ def check_provenance_audit_and_report(workflow_copy, results):
         if path.suffix == ".parquet":
             assert provenance.read(path) is not None, f"{path}: no provenance metadata"
     kd = provenance.read(results / "toy/students/kd/seeds0-1/seed1/model.pt")
-    assert kd["seeds"] == {"distill": 1, "pack": [0, 1]}  # both seeds in one job, own records
+    assert kd["seeds"] == {"distill": 1, "seed_group": [0, 1]}  # both seeds in one job, own records
     assert kd["config"]["student"]["method"] == "kd"
-    # toy: an eval group per student pack; img: one group of all models (eval_group)
+    # toy: an eval group per student seed group; img: one group of all models (eval_group)
     kd_predictions = provenance.read(results / "toy/predictions/kd-seeds0-1/kd/seed1.npz")
     assert [p for p in kd_predictions["inputs"] if p.endswith(".pt")] == [
         "results/toy/students/kd/seeds0-1/seed1/model.pt"  # its own checkpoint only

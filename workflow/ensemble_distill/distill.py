@@ -126,9 +126,10 @@ def on_clean_batch(loss):
 
 def distill_split(cfg, task, teachers, teacher_spec, train, val, seed, run, resume_dir, bounds,
                   splits=1):  # fmt: skip
-    """Train one student (or, with ``splits`` > 1, one per data split as a pack: train/val
-    tensors then have a leading split axis and cached teacher targets, and ``teachers`` only
-    gives the count); returns (model, spec, output kind, per-split histories)."""
+    """Train one student (or, with ``splits`` > 1, one per data split as replicas of one
+    batched Members: train/val tensors then have a leading split axis and cached teacher
+    targets, and ``teachers`` only gives the count); returns (model, spec, output kind,
+    per-split histories)."""
     method = method_of(cfg)
     spec = method.student_spec(cfg, teacher_spec, len(teachers))
     models = []
@@ -183,14 +184,14 @@ def split_log(line, split=None):
 
 
 def per_split(loss):
-    """A one-student loss as the (S,) losses of a pack of S students, each on its split."""
-    return lambda pack, *batch: pack.map(loss, *batch)
+    """A one-student loss as the (S,) losses of S replica students, each on its split."""
+    return lambda replicas, *batch: replicas.map(loss, *batch)
 
 
 def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, device="auto",
             keep_resume=False, teacher_checkpoints=None):  # fmt: skip
     """Distill one student per data split (all splits of a regression benchmark together,
-    as one batched pack of students); ``keep_resume`` keeps the final resume state;
+    as replicas of one batched Members); ``keep_resume`` keeps the final resume state;
     ``teacher_checkpoints`` are the files at ``teacher_paths``, if already read."""
     device = pick_device(device)
     teacher_checkpoints = teacher_checkpoints or [load_checkpoint(p) for p in teacher_paths]
@@ -218,8 +219,8 @@ def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, dev
         x_tr, y_tr, x_va, y_va = data.split(s)
         train.append(tensors(x_tr, y_tr, cache))
         val.append(tensors(x_va, y_va, method.uses_teachers) if len(x_va) else None)
-    if data.n_splits > 1:  # one pack: tensors with a leading split axis
-        log(f"{data.n_splits} splits: one student each, trained as one pack")
+    if data.n_splits > 1:  # replicas: tensors with a leading split axis
+        log(f"{data.n_splits} splits: one student each, trained as batched replicas")
         train = [tuple(torch.stack(parts) for parts in zip(*train, strict=True))]
         val = [None if val[0] is None else tuple(map(torch.stack, zip(*val, strict=True)))]
     key = fingerprint(file_sha256(data_path), student_cfg, teacher_seeds, seed, data.n_splits)
@@ -251,14 +252,14 @@ def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, dev
         shutil.rmtree(resume_dir, ignore_errors=True)
 
 
-def distill_pack(data_path, student_cfg, teacher_paths, seeds, *, out, resume_dir,
-                 device="auto"):  # fmt: skip
+def distill_seed_group(data_path, student_cfg, teacher_paths, seeds, *, out, resume_dir,
+                       device="auto"):  # fmt: skip
     """Distill one student per seed of ``seeds``, one after another in this process (one
-    start-up for the pack), each to ``<out>/seed<s>/model.pt``; returns those paths.
+    start-up for the group), each to ``<out>/seed<s>/model.pt``; returns those paths.
 
     Each seed resumes from its own state under ``resume_dir``. A finished seed's final
-    state stays there until the whole pack is written: Snakemake deletes a half-written
-    pack folder before a rerun, and the rerun then replays that seed from its last epoch
+    state stays there until the whole group is written: Snakemake deletes a half-written
+    group folder before a rerun, and the rerun then replays that seed from its last epoch
     instead of training it again. (Batching the seeds as one pack of networks, as teachers
     do, measured slower here: vmapping a Hydra costs more than it saves.)
     """
@@ -286,7 +287,7 @@ def main(argv=None):
         inputs=[args.data, *args.teachers],
     )
     with jobguard.owning(args.resume):
-        paths = distill_pack(
+        paths = distill_seed_group(
             args.data,
             args.student,
             args.teachers,
@@ -297,7 +298,7 @@ def main(argv=None):
         )
     for seed, path in zip(args.seeds, paths, strict=True):
         student = copy.deepcopy(record)
-        student["seeds"] = {"distill": seed, "pack": args.seeds}
+        student["seeds"] = {"distill": seed, "seed_group": args.seeds}
         provenance.write_sidecar(student, [path])
 
 

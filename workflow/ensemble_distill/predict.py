@@ -12,7 +12,7 @@ checkpoint contributes its K heads. Each ``--model NAME`` is written to
 (I, K, N, C) for I shift intensities, plus the set's labels, intensities, eval_kind and
 coords, so that every metric can be recomputed later without the model
 (``io.load_npz(path, group=<eval set>)``). One job covers all eval sets of one eval
-group's models (config ``eval_group``: a student pack, or a whole experiment), so that it
+group's models (config ``eval_group``: a student seed group, or a whole experiment), so that it
 pays torch's start-up once; the eval sets are read once.
 """
 

@@ -1,4 +1,4 @@
-# One job per student seed group (config distill_pack), its seeds trained one after another;
+# One job per student seed group (config distill_seeds_per_job), its seeds trained one after another;
 # each seed writes its own checkpoint and provenance record into the group's folder.
 rule distill_student:
     input:
@@ -6,14 +6,14 @@ rule distill_student:
         data=out("prepare_dataset", "data"),
         teachers=lambda wc: P(wc).teacher_dirs(P(wc).student_teacher_seeds(wc.student)),
     output:
-        pack=directory(out("distill_student", "pack")),
+        seed_group=directory(out("distill_student", "seed_group")),
     log:
-        "logs/distill_student/{exp}/{student}/{pack}.log",
+        "logs/distill_student/{exp}/{student}/{seed_group}.log",
     benchmark:
-        "benchmarks/distill_student/{exp}/{student}/{pack}.tsv"
+        "benchmarks/distill_student/{exp}/{student}/{seed_group}.tsv"
     params:
         student=spec_json("students", "student"),
-        seeds=lambda wc: P(wc).student_seed_group(wc.pack),
+        seeds=lambda wc: P(wc).student_seed_group(wc.seed_group),
         resume=plan.RESUME["distill_student"],
         teachers=lambda wc: P(wc).teacher_checkpoints(P(wc).student_teacher_seeds(wc.student)),
         device=DEVICE,
@@ -27,4 +27,4 @@ rule distill_student:
         "python -m ensemble_distill.distill --data {input.data} "
         "--student {params.student:q} --teachers {params.teachers} --seeds {params.seeds} "
         "--device {params.device} --threads {threads} "
-        "--resume {params.resume} --out {output.pack} > {log} 2>&1"
+        "--resume {params.resume} --out {output.seed_group} > {log} 2>&1"

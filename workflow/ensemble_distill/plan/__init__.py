@@ -5,7 +5,7 @@ parses a label or a ``results/`` path. It answers:
 
 - seeds: an ensemble's member seeds, its **teacher packs** (members trained as one batched
   network in one job, config ``ensemble.pack``) and its **student seed groups**
-  (distillation seeds one job trains one after another, config ``distill_pack``);
+  (distillation seeds one job trains one after another, config ``distill_seeds_per_job``);
 - names: pack and seed-group labels (``seeds<a>-<b>``), model ids (``<student>/seed<s>``,
   ``ensemble``), **eval groups** (the models one prediction job and one metrics job
   cover, config ``eval_group``) and their inverses;
@@ -74,7 +74,7 @@ class Experiment:
     @property
     def student_seed_groups(self):
         """Distillation seeds each student job trains one after another."""
-        return chunks(self.distill_seeds, self.spec["distill_pack"])
+        return chunks(self.distill_seeds, self.spec["distill_seeds_per_job"])
 
     def teacher_pack(self, label):
         return {seed_range(p): p for p in self.teacher_packs}[label]
@@ -120,7 +120,7 @@ class Experiment:
         return self.path("train_teacher", "pack", pack=label)
 
     def student_dir(self, student, label):
-        return self.path("distill_student", "pack", student=student, pack=label)
+        return self.path("distill_student", "seed_group", student=student, seed_group=label)
 
     def student_dirs(self, students, seeds=None):
         seeds = seeds or self.distill_seeds
@@ -156,7 +156,7 @@ class Experiment:
 
     @property
     def eval_groups(self):
-        """{group label: its models}: ``eval_group: pack``, the ensemble alone and each
+        """{group label: its models}: ``eval_group: seed_group``, the ensemble alone and each
         student seed group alone (``<student>-seeds<a>-<b>``: a new or changed student
         reruns only its own jobs); ``experiment``, one group ``all`` of every model."""
         groups = {

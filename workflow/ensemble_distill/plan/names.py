@@ -20,6 +20,7 @@ WILDCARDS = {  # Snakemake's wildcard constraints
     "table": NAME,
     "seed": r"\d+",
     "pack": SEED_RANGE_RE,
+    "seed_group": SEED_RANGE_RE,
     "group": rf"{GROUP_ALL}|{GROUP_ENSEMBLE}|{NAME}-{SEED_RANGE_RE}",
 }
 
@@ -55,7 +56,7 @@ OUTPUTS = {
         "provenance": f"{EXP}/evalsets/{{evalset}}.provenance.json",
     },
     "train_teacher": {"pack": f"{EXP}/teachers/{{pack}}"},
-    "distill_student": {"pack": f"{EXP}/students/{{student}}/{{pack}}"},
+    "distill_student": {"seed_group": f"{EXP}/students/{{student}}/{{seed_group}}"},
     "predict": {"predictions": f"{EXP}/predictions/{{group}}"},
     "compute_metrics": {
         "metrics": f"{EXP}/metrics/{{group}}",
@@ -80,7 +81,7 @@ OUTPUTS = {
 # Resume state lives outside the outputs: Snakemake deletes outputs before a rerun.
 RESUME = {
     "train_teacher": "results/.resume/{exp}/teachers-{pack}.pt",
-    "distill_student": "results/.resume/{exp}/{student}-{pack}",
+    "distill_student": "results/.resume/{exp}/{student}-{seed_group}",
 }
 
 
