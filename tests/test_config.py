@@ -349,7 +349,104 @@ BAD_CONFIGS = {
         lambda c: c.update(data_root=5),
         "config key 'data_root': 5 is not of type 'string'",
     ),
+    # Reliability round 2: numbers that are not numbers, and settings that do nothing.
+    "NaN step": (
+        lambda c: E(c)["digits"]["students"]["be_ods"]["perturbation"].update(step=float("nan")),
+        "config key 'experiments.digits.students.be_ods.perturbation.step': nan is not a "
+        "finite number",
+    ),
+    "infinite temperature": (
+        lambda c: E(c)["digits"]["students"]["kd"].update(temperature=float("inf")),
+        "config key 'experiments.digits.students.kd.temperature': inf is not a finite number",
+    ),
+    "fractional epochs": (
+        lambda c: E(c)["digits"]["teacher"]["train"].update(epochs=2.5),
+        "config key 'experiments.digits.teacher.train.epochs': 2.5 is not of type 'integer'",
+    ),
+    "warm-up past the last epoch": (
+        lambda c: E(c)["digits"]["teacher"]["train"].update(
+            schedule="warmup_linear_decay", milestones=[50, 60, 70]
+        ),
+        "'experiments.digits.teacher.train.milestones': expected [w, a, b] with w <= a <= b "
+        "<= epochs (40), found [50, 60, 70]",
+    ),
+    "decreasing milestones": (
+        lambda c: E(c)["digits"]["teacher"]["train"].update(
+            schedule="warmup_linear_decay", milestones=[10, 5, 20]
+        ),
+        "expected [w, a, b] with w <= a <= b <= epochs (40), found [10, 5, 20]",
+    ),
+    "milestones without their schedule": (
+        lambda c: E(c)["digits"]["teacher"]["train"].update(milestones=[1, 2, 3]),
+        "'experiments.digits.teacher.train.milestones': only warmup_linear_decay uses them, "
+        "the schedule is 'constant'",
+    ),
+    "multistep without lr_steps": (
+        lambda c: E(c)["digits"]["teacher"]["train"].update(schedule="multistep"),
+        "'experiments.digits.teacher.train.lr_steps': schedule 'multistep' needs [epoch, "
+        "factor] pairs",
+    ),
+    "lr_steps past the last epoch": (
+        lambda c: E(c)["digits"]["teacher"]["train"].update(
+            schedule="multistep", lr_steps=[[10, 0.1], [40, 0.01]]
+        ),
+        "'experiments.digits.teacher.train.lr_steps': expected increasing epochs below "
+        "epochs (40), found [10, 40]",
+    ),
+    "momentum with Adam": (
+        lambda c: E(c)["digits"]["students"]["kd"]["train"].update(momentum=0.5),
+        "'experiments.digits.students.kd.train.momentum': only SGD uses it, the optimizer "
+        "is 'adam'",
+    ),
+    "init key its type ignores": (
+        lambda c: E(c)["digits"]["students"]["be_kd"].update(init={"type": "normal", "p": 0.5}),
+        "'experiments.digits.students.be_kd.init.p': init type 'normal' does not use it "
+        "(it uses ['scale'])",
+    ),
+    "step without a perturbation": (
+        lambda c: E(c)["digits"]["students"]["kd"].update(
+            perturbation={"kind": "none", "step": 0.1}
+        ),
+        "'experiments.digits.students.kd.perturbation.step': kind is 'none', so no step is taken",
+    ),
+    "ODS step of 1000": (
+        lambda c: E(c)["digits"]["students"]["be_ods"]["perturbation"].update(step=1000),
+        "perturbation.step': 1000 is greater than the maximum of 1",
+    ),
+    "factor init scale of 1e6": (
+        lambda c: E(c)["digits"]["students"]["be_kd"].update(init={"type": "normal", "scale": 1e6}),
+        "init.scale': 1000000.0 is greater than the maximum of 10",
+    ),
+    "crop larger than the image": (
+        lambda c: E(c)["digits"]["teacher"]["train"].update(augment={"crop": 8}),
+        "'experiments.digits.teacher.train.augment.crop': at most 7 pixels for 8x8 images, found 8",
+    ),
+    "augmenting non-images": (
+        lambda c: E(c)["spiral"]["teacher"]["train"].update(augment={"flip": True}),
+        "'experiments.spiral.teacher.train.augment': crops and flips need images, the "
+        "dataset 'spiral' has none",
+    ),
 }
+
+
+def test_whole_number_floats_become_integers():
+    """JSON Schema counts 2.0 as an integer; every integer key gets an int, so no float
+    reaches a pack label, a range() or a tensor shape (each used to crash later)."""
+
+    def floats(c):
+        E(c)["digits"]["ensemble"].update(size=4.0, pack=2.0)
+        E(c)["digits"].update(distill_seeds=[0.0, 1.0], distill_seeds_per_job=2.0)
+        E(c)["digits"]["teacher"].update(hidden=[16.0, 16.0])
+        E(c)["digits"]["teacher"]["train"].update(epochs=3.0)
+
+    config = validate_config(config_with(floats))
+    digits = E(config)["digits"]
+    values = [digits["ensemble"]["size"], digits["ensemble"]["pack"], *digits["distill_seeds"],
+              digits["distill_seeds_per_job"], *digits["teacher"]["hidden"],
+              digits["teacher"]["train"]["epochs"]]  # fmt: skip
+    assert values == [4, 2, 0, 1, 2, 16, 16, 3]
+    assert all(type(v) is int for v in values)
+    assert Plan(config)["digits"].student_seed_groups == [[0, 1]]
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from . import catalog, plan
+from . import catalog, config_checks, plan
 from .archs import RESNET_ARCHS, teacher_layers
 from .datasets import raw_files
 from .evalsets import FILE_OOD, GENERATED_OOD, eval_set_files
@@ -109,7 +109,9 @@ def _key_path(parts):
 def validate_config(config, schema_path=SCHEMA_PATH):
     """Validate ``config`` in place (filling defaults) and return it; raise ConfigError."""
     raw = copy.deepcopy(config)  # before defaults: which keys did the user set?
-    validator = _with_defaults(Draft202012Validator)(load_schema(schema_path))
+    if problems := config_checks.non_finite(config):
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+    validator = _with_defaults(STRICT_INTEGERS)(load_schema(schema_path))
     while _coerce_command_line_strings(config, validator.iter_errors(config)):
         pass
     problems = []
@@ -135,19 +137,32 @@ def validate_config(config, schema_path=SCHEMA_PATH):
 
 
 NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
+# JSON Schema counts 2.0 as an integer; here it is a float the check turns into 2 (a 2.5
+# stays an error naming its key), so that no float reaches a range() or a tensor shape.
+STRICT_INTEGERS = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
 
 
 def _coerce_command_line_strings(config, errors):
     """Snakemake passes values nested in ``--config key={a: {b: 3}}`` as strings ('3'):
-    turn a string the schema wants as a number or boolean into one. Returns whether any
+    turn a string the schema wants as a number or boolean into one, and a whole-number
+    float (2.0) the schema wants as an integer into an int. Returns whether any
     value changed (validate again then: a changed value can select other sub-schemas)."""
     changed = False
     for error in errors:
         value, wanted = error.instance, error.validator_value
-        if error.validator != "type" or not isinstance(value, str) or not error.path:
+        if error.validator != "type" or not error.path:
             continue
         wanted = {wanted} if isinstance(wanted, str) else set(wanted)
-        if wanted & {"integer", "number"} and re.fullmatch(NUMBER, value):
+        if isinstance(value, float) and value.is_integer() and "integer" in wanted:
+            new = int(value)  # 2.0 where an integer is wanted
+        elif isinstance(value, float) or not isinstance(value, str):
+            continue
+        elif wanted & {"integer", "number"} and re.fullmatch(NUMBER, value):
             number = float(value)
             new = int(number) if number.is_integer() and "integer" in wanted else number
         elif "boolean" in wanted and value.lower() in ("true", "false"):
@@ -281,6 +296,7 @@ def _semantic_problems(config, raw):
                     f"config key '{where}.students.{student}.head.type': a ResNet Hydra's "
                     "heads copy the teacher's last residual blocks (type: copy), found 'mlp'"
                 )
+        problems += config_checks.experiment(name, exp, raw.get("experiments", {}).get(name, {}))
     return problems or _missing_data_files(config)
 
 
