@@ -64,6 +64,8 @@ def shrink(experiment):
         train = {**train, **small}
         for key in ("milestones", "lr_steps", "checkpoint_interval"):
             train.pop(key, None)
+        if train.get("schedule") == "multistep":  # one epoch: a step at epoch 0
+            train["lr_steps"] = [[0, 1.0]]
         return train
 
     teacher["train"] = shrink_train(teacher["train"])
