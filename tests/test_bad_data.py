@@ -106,3 +106,105 @@ def test_checkpoints_round_trip_and_are_byte_reproducible(tmp_path):
                                opt.state_dict()["state"][0]["exp_avg"])  # fmt: skip
     for key, value in payload["model"].items():
         assert torch.equal(back["model"][key], value)
+
+
+# CIFAR, CIFAR-C and SVHN files in the wrong dtype, range or shape: each stops with the
+# file and what was expected, instead of becoming black images or inputs on another scale.
+def rewrite_batch(root, name, **changes):
+    path = root / "cifar-10-batches-py" / name
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    batch.update({k.encode(): v for k, v in changes.items()})
+    with open(path, "wb") as f:
+        pickle.dump(batch, f, protocol=2)
+
+
+def official_c(root, rows, dtype=np.uint8):
+    folder = root / "CIFAR-10-C"
+    folder.mkdir(exist_ok=True)
+    np.save(folder / "fog.npy", np.full((rows, 32, 32, 3), 200, dtype=dtype))
+    return folder / "fog.npy"
+
+
+def corrupt_fog(root):
+    from ensemble_distill.evalsets import build_eval_set
+
+    data = load_dataset({"name": "cifar10", "verify": False}, root)
+    return build_eval_set(data, {"kind": "corrupt", "corruption": "fog", "severities": [1]}, root)
+
+
+def svhn(root):
+    from ensemble_distill import cifar
+
+    return cifar.load_svhn_test(root, verify=False)
+
+
+def cifar10(root):
+    return load_dataset({"name": "cifar10", "verify": False}, root)
+
+
+def truncate(path, keep=200):
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+BAD_CIFAR = {
+    "float images in [0, 1]": (
+        lambda r: rewrite_batch(r, "data_batch_1", data=np.full((60, 3072), 0.5)),
+        cifar10, r"data_batch_1 holds float64 images, expected uint8 pixel values 0..255",
+    ),
+    "pixel values above 255": (
+        lambda r: rewrite_batch(r, "data_batch_2", data=np.full((60, 3072), 300)),
+        cifar10, r"data_batch_2 holds pixel values 300..300, expected 0..255",
+    ),
+    "labels out of range": (
+        lambda r: rewrite_batch(r, "test_batch", labels=[12] * 40),
+        cifar10, r"test_batch holds labels 12..12, expected 0..9",
+    ),
+    "CIFAR-10-C as float32 0-255": (
+        lambda r: official_c(r, 5 * 40, np.float32),
+        corrupt_fog, r"fog.npy: float32 images, expected uint8",
+    ),
+    "truncated CIFAR-10-C": (
+        lambda r: truncate(official_c(r, 5 * 40)),
+        corrupt_fog, r"fog.npy: not a readable .npy array",
+    ),
+    "CIFAR-10-C with too few rows": (
+        lambda r: official_c(r, 5 * 30),
+        corrupt_fog, r"fog.npy: 30 images per severity, expected 40",
+    ),
+    "SVHN without X": (
+        lambda r: __import__("scipy.io").io.savemat(r / "svhn/test_32x32.mat", {"y": [1]}),
+        svhn, r"test_32x32.mat has no array 'X' \(the images\), found \['y'\]",
+    ),
+    "SVHN not a .mat file": (
+        lambda r: (r / "svhn/test_32x32.mat").write_bytes(b"garbage" * 100),
+        svhn, r"svhn: .*test_32x32.mat is not a readable MATLAB file",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CIFAR))
+def test_bad_cifar_files_are_named(case, tmp_path):
+    from cifar_standin import write_standin_data
+
+    damage, load, message = BAD_CIFAR[case]
+    write_standin_data(tmp_path)
+    damage(tmp_path)
+    with pytest.raises(DataError, match=message):
+        load(tmp_path)
+
+
+def test_eval_set_and_prediction_lengths_are_checked(tmp_path):
+    from ensemble_distill.evalsets import checked_lengths
+    from ensemble_distill.metrics import checked_prediction
+
+    arrays = {"x": np.zeros((2, 5, 3)), "labels": np.zeros(4, int), "intensities": np.zeros(2)}
+    with pytest.raises(DataError, match=r"set.npz: \(2, 5\) .* 2 intensities and 4 labels"):
+        checked_lengths(arrays, "set.npz")
+    pred = {"log_probs": np.zeros((1, 3, 4, 10)), "labels": np.zeros(5, int),
+            "intensities": np.zeros(1)}  # fmt: skip
+    with pytest.raises(DataError, match=r"p.npz, eval set 'test': log_probs has shape "
+                       r"\(1, 3, 4, 10\), expected 1 intensities and 5 examples"):  # fmt: skip
+        checked_prediction(pred, "p.npz", "test")
+    pred["labels"] = np.zeros(4, int)
+    assert checked_prediction(pred, "p.npz", "test") is pred

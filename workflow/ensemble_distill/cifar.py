@@ -101,7 +101,37 @@ def download_cifar(name, data_root):
     cls(str(Path(data_root or ".")), train=True, download=True)
 
 
-def read_cifar_file(path, label_key):
+def uint8_images(array, path, what):
+    """``array`` as uint8 after checking that it holds 8-bit pixel values: an integer array
+    within 0..255 (a float array, e.g. images already scaled to [0, 1], or values above 255
+    would become wrong pixels without a word if cast)."""
+    array = np.asarray(array)
+    if array.dtype == np.uint8:
+        return array
+    if not np.issubdtype(array.dtype, np.integer):
+        raise DataError(
+            f"{what}: {path} holds {array.dtype} images, expected uint8 pixel values 0..255 "
+            "(the official files' format)"
+        )
+    if array.size and (array.min() < 0 or array.max() > 255):
+        raise DataError(
+            f"{what}: {path} holds pixel values {array.min()}..{array.max()}, expected 0..255"
+        )
+    return array.astype(np.uint8)
+
+
+def checked_labels(labels, classes, path, what):
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{what}: {path} holds {labels.dtype} labels, expected integers")
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise DataError(
+            f"{what}: {path} holds labels {labels.min()}..{labels.max()}, expected 0..{classes - 1}"
+        )
+    return labels.astype(np.int64)
+
+
+def read_cifar_file(path, label_key, classes=100):
     """Images (N, 3, 32, 32) uint8 and labels (N,) int64 of one official pickle batch."""
     with open(path, "rb") as f:
         try:
@@ -112,10 +142,10 @@ def read_cifar_file(path, label_key):
     missing = {"data", label_key} - set(batch)
     if missing:
         raise DataError(f"CIFAR batch {path} lacks {sorted(missing)}, found {sorted(batch)}")
-    images = np.asarray(batch["data"], dtype=np.uint8)
+    images = uint8_images(batch["data"], path, "CIFAR batch")
     if images.ndim != 2 or images.shape[1] != 3 * 32 * 32:
         raise DataError(f"CIFAR batch {path}: expected data (N, 3072), found {images.shape}")
-    labels = np.asarray(batch[label_key], dtype=np.int64)
+    labels = checked_labels(batch[label_key], classes, path, "CIFAR batch")
     if len(labels) != len(images):
         raise DataError(f"CIFAR batch {path}: {len(images)} images but {len(labels)} labels")
     return images.reshape(-1, 3, 32, 32), labels
@@ -128,16 +158,14 @@ def load_cifar_arrays(name, data_root, download=False, verify=True):
     if download and not all(p.is_file() for p in paths):
         download_cifar(name, data_root)
     parts = [
-        read_cifar_file(checked(p, info["md5"][p.name], verify, name), info["labels"])
+        read_cifar_file(
+            checked(p, info["md5"][p.name], verify, name), info["labels"], info["classes"]
+        )  # fmt: skip
         for p in paths
     ]
     n_train = len(info["train"])
     train, test = parts[:n_train], parts[n_train:]
-    joined = [tuple(np.concatenate(a) for a in zip(*split, strict=True)) for split in (train, test)]
-    for _, y in joined:
-        if y.min() < 0 or y.max() >= info["classes"]:
-            raise DataError(f"{name}: labels outside 0..{info['classes'] - 1}")
-    return joined
+    return [tuple(np.concatenate(a) for a in zip(*split, strict=True)) for split in (train, test)]
 
 
 def svhn_path(data_root):
@@ -154,8 +182,14 @@ def load_svhn_test(data_root, download=False, verify=True):
         import torchvision.datasets
 
         torchvision.datasets.SVHN(str(path.parent), split="test", download=True)
-    mat = loadmat(checked(path, SVHN_TEST[2], verify, "svhn"))
-    x = np.asarray(mat["X"], dtype=np.uint8)  # (32, 32, 3, N)
+    try:
+        mat = loadmat(checked(path, SVHN_TEST[2], verify, "svhn"))
+    except (ValueError, TypeError, OSError) as error:  # scipy's MatReadError is a ValueError
+        raise DataError(f"svhn: {path} is not a readable MATLAB file: {error}") from None
+    if "X" not in mat:
+        found = sorted(k for k in mat if not k.startswith("__"))
+        raise DataError(f"svhn: {path} has no array 'X' (the images), found {found}")
+    x = uint8_images(mat["X"], path, "svhn")  # (32, 32, 3, N)
     if x.ndim != 4 or x.shape[:3] != (32, 32, 3):
         raise DataError(f"svhn: {path} holds X of shape {x.shape}, expected (32, 32, 3, N)")
     return np.ascontiguousarray(x.transpose(3, 2, 0, 1))
@@ -171,11 +205,24 @@ def load_official_corruption(name, corruption, severities, n_test, data_root):
     path = corrupted_path(name, corruption, data_root)
     if not path.is_file():
         return None
-    images = np.load(path, mmap_mode="r")  # (50000, 32, 32, 3)
+    try:
+        images = np.load(path, mmap_mode="r")  # (50000, 32, 32, 3)
+    except (ValueError, OSError) as error:  # truncated or not a .npy file
+        raise DataError(f"{path}: not a readable .npy array ({error})") from None
+    if images.dtype != np.uint8:
+        raise DataError(
+            f"{path}: {images.dtype} images, expected uint8 pixel values 0..255 (the "
+            "official CIFAR-C format; a float file would be read on another scale)"
+        )
     per_severity = len(images) // 5
     if images.shape[1:] != (32, 32, 3) or per_severity * 5 != len(images):
         raise DataError(f"{path}: expected (5·N, 32, 32, 3) uint8, found {images.shape}")
+    if per_severity < n_test:  # more is fine: a `subset` of the test set takes the first
+        raise DataError(
+            f"{path}: {per_severity} images per severity, expected {n_test} (one per test "
+            f"image, in the test set's order)"
+        )
     provenance.note_data_file(path, file_sha256(path))
-    n = min(n_test, per_severity)
+    n = n_test
     picked = [images[(s - 1) * per_severity :][:n] for s in severities]
     return np.stack([np.asarray(p).transpose(0, 3, 1, 2) for p in picked])

@@ -174,6 +174,19 @@ def regression_eval_set(dataset, spec):
     raise ValueError(f"eval-set kind '{spec['kind']}' is not available for regression")
 
 
+def checked_lengths(arrays, out):
+    """The eval set's inputs match its labels and intensities (checked when it is made, not
+    when it is scored: a corruption file with the wrong number of rows is named here)."""
+    x, labels, intensities = arrays["x"], arrays["labels"], arrays["intensities"]
+    examples = x.shape[1] if labels.ndim == 1 else x.shape[-2]
+    if examples != labels.shape[-1] or (labels.ndim == 1 and len(x) != len(intensities)):
+        raise DataError(
+            f"{out}: {x.shape[:2]} (intensities, examples) of inputs, but {len(intensities)} "
+            f"intensities and {labels.shape[-1]} labels"
+        )
+    return arrays
+
+
 def build_eval_set(dataset, spec, data_root=None):
     """Return the arrays of one eval set (see module docstring) for a loaded dataset."""
     kind = spec["kind"]
@@ -235,7 +248,8 @@ def main(argv=None):
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     record = provenance.start(config={"eval_set": args.eval_set}, inputs=[args.data])
-    arrays = build_eval_set(Dataset.load(args.data), args.eval_set, args.data_root)
+    arrays = checked_lengths(build_eval_set(Dataset.load(args.data), args.eval_set,
+                                            args.data_root), args.out)  # fmt: skip
     save_npz(args.out, **arrays)
     provenance.write_sidecar(record, [args.out])
     print(f"wrote {args.out}: x {arrays['x'].shape}, intensities {arrays['intensities'].tolist()}")

@@ -36,7 +36,7 @@ import pandas as pd
 from . import provenance
 from .calibration import ensemble_log_mean, fit_temperature, log_mean_exp, log_softmax, scaled
 from .evalsets import GENERATED
-from .io import load_npz
+from .io import DataError, load_npz
 
 ECE_BINS = 15
 KEYS = [
@@ -339,6 +339,25 @@ def evaluate_predictions(pred, experiment, model, method, distill_seed, eval_set
     return frame(rows), per_example_frame(pred, keys)
 
 
+OUTPUT_ARRAYS = ("log_probs", "log_alpha", "mean", "var")
+
+
+def checked_prediction(pred, path, eval_set):
+    """One eval set of a prediction file, after checking that its outputs cover exactly its
+    examples and intensities (a file cut short would otherwise broadcast or misalign)."""
+    labels, intensities = np.asarray(pred["labels"]), np.asarray(pred["intensities"])
+    for name in (n for n in OUTPUT_ARRAYS if n in pred):
+        shape = pred[name].shape
+        n_examples = shape[-1] if name in ("mean", "var") else shape[-2]
+        expected = labels.shape[-1]
+        if n_examples != expected or (name not in ("mean", "var") and shape[0] != len(intensities)):
+            raise DataError(
+                f"{path}, eval set '{eval_set}': {name} has shape {shape}, expected "
+                f"{len(intensities)} intensities and {expected} examples (its labels)"
+            )
+    return pred
+
+
 def eval_set_names(path):
     """The eval sets (groups) in a prediction file."""
     with np.load(path, allow_pickle=False) as f:
@@ -349,10 +368,14 @@ def model_metrics(predictions, identity, validation_set=None, eval_sets=None):
     """(metric rows, per-example rows) of one model's prediction file on ``eval_sets``
     (default: all in the file); ``identity`` gives the experiment, model, method and
     distillation seed columns."""
-    validation = load_npz(predictions, group=validation_set) if validation_set else None
+
+    def read(eval_set):
+        return checked_prediction(load_npz(predictions, group=eval_set), predictions, eval_set)
+
+    validation = read(validation_set) if validation_set else None
     metrics, examples = [], []
     for eval_set in eval_sets or eval_set_names(predictions):
-        pred = load_npz(predictions, group=eval_set)
+        pred = read(eval_set)
         rows, per_example = evaluate_predictions(
             pred, eval_set=eval_set, validation=validation, **identity
         )
