@@ -113,7 +113,7 @@ def test_audit_traces_to_raw_data_and_flags_changed_or_missing_files(tmp_path, m
     (tmp_path / "results/dataset.provenance.json").unlink()
     assert run_audit("results/model.pt") == 1
     out = capsys.readouterr().out
-    assert "results/model.pt: sha256" in out and "recorded by results/model.pt's record" in out
+    assert "results/model.pt: sha256" in out and "its own record says" in out
     assert "results/dataset.npz: no provenance record" in out
 
 

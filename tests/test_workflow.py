@@ -175,6 +175,7 @@ def check_provenance_audit_and_report(workflow_copy, results):
     assert f"commit(s): {head[:10]}" in traced.stdout
 
     check_trace(workflow_copy, results)
+    check_tampering(workflow_copy, results)
 
     report = snakemake("--report", "results/report.html", cwd=workflow_copy)
     assert report.returncode == 0, report.stderr[-3000:]
@@ -223,6 +224,47 @@ def check_trace(workflow_copy, results):
     edited = trace(workflow_copy, summary, "hydra", "NLL")
     assert edited.returncode == 1 and f"the table shows {shown}" in edited.stdout, edited.stdout
     metrics.write_bytes(original)
+
+
+def edit_parquet_value(path):
+    """Change one value of a Parquet file, keeping its metadata (and so its record)."""
+    table = pq.read_table(path)
+    frame = table.to_pandas()
+    frame.loc[frame.index[0], "value"] += 1.0
+    edited = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(edited.replace_schema_metadata(table.schema.metadata), path)
+
+
+def flip_last_byte(path):
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def check_tampering(workflow_copy, results):
+    """Each of five tamperings is flagged by the cell audit (exit 1, the file named), also
+    where the edited file keeps its own record; --all flags it too; all clean before."""
+    cell = ["--experiment", "img", "--model", "hydra", "--metric", "nll", "--eval-set", "rot"]
+    assert audit(workflow_copy, "--all", "--experiment", "img").returncode == 0
+    img = results / "img"
+    tamperings = {
+        "prediction": (img / "predictions/all/hydra/seed0.npz", flip_last_byte),
+        "per-model metrics": (img / "metrics/all/hydra/seed0.parquet", edit_parquet_value),
+        "aggregate metrics": (img / "metrics.parquet", edit_parquet_value),
+        "checkpoint byte": (img / "students/hydra/seeds0-0/seed0/model.pt", flip_last_byte),
+        "truncated checkpoint": (img / "students/hydra/seeds0-0/seed0/model.pt",
+                                 lambda p: p.write_bytes(p.read_bytes()[:100])),
+    }  # fmt: skip
+    for name, (path, tamper) in tamperings.items():
+        original = path.read_bytes()
+        tamper(path)
+        relative = str(path.relative_to(workflow_copy))
+        traced, checked = audit(workflow_copy, *cell), audit(workflow_copy, "--all")
+        path.write_bytes(original)
+        for result in (traced, checked):
+            assert result.returncode == 1, (name, result.stdout[-2000:])
+            assert f"  {relative}: " in result.stdout, (name, result.stdout[-2000:])
+    assert audit(workflow_copy, *cell).returncode == 0
 
 
 def browser():

@@ -2,13 +2,16 @@
 
     python -m ensemble_distill.audit --experiment digits --model hydra --metric nll --eval-set test
     python -m ensemble_distill.audit results/spiral/figures/uncertainty_maps.png
+    python -m ensemble_distill.audit --all --experiment digits
 
 A table cell is found in ``results/<experiment>/metrics.parquet`` (the rows behind it and
 their mean are printed). From there the provenance records (Parquet metadata, sidecar
 JSONs; see provenance.py) are followed through metric files, predictions, checkpoints,
 eval sets and the dataset to the raw data files, printing for each artifact its commit,
-config hash, seeds, host and SLURM job. Every hash a record holds is compared with the file
-on disk now; the exit status is 1 when any differs or a file is missing.
+config hash, seeds, host and SLURM job. Every file is compared with the hash its own record
+holds (for Parquet files, of their data) and with the hash each consumer recorded; the exit
+status is 1 when any differs or a file is missing. ``--all`` checks every artifact of an
+experiment this way, one level deep each.
 """
 
 import argparse
@@ -86,6 +89,8 @@ class Audit:
             self.lines.append(line + "  (raw input)")
             return
         self.seen.add(path)
+        if by and not self.matches_own_record(path, record):  # (the start: in self_check)
+            line += "  EDITED since its job wrote it"
         made_by = plan.rule_of(path)
         made_by = f"rule {made_by[0]}" if made_by else " ".join(record.get("command", [])[:3])
         self.lines.append(f"{line}  {made_by}")
@@ -99,7 +104,48 @@ class Audit:
     def self_check(self, path, record):
         """The starting artifact: check it against the hash in its own sidecar, if any."""
         record = record or provenance.read(self.root / path) or {}
-        return self.check(path, (record.get("outputs") or {}).get(path), by=f"{path}'s record")
+        status = self.check(path, None, by=f"{path}'s record")  # is it there at all?
+        return status if self.matches_own_record(path, record) else f"{status}, EDITED"
+
+    def matches_own_record(self, path, record):
+        """The file against the hash its own record holds: a sidecar's output hash, or a
+        Parquet file's data against the content hash in its metadata (a Parquet file
+        cannot hold its own file hash)."""
+        if not current_sha256(self.root / path):
+            return True  # reported missing by check()
+        recorded = (record.get("outputs") or {}).get(path)
+        if recorded and current_sha256(self.root / path) != recorded:
+            self.problems.append(
+                f"{path}: sha256 {current_sha256(self.root / path)[:12]}, its own record says "
+                f"{recorded[:12]}: changed after its job wrote it"
+            )
+            return False
+        recorded = record.get("content_sha256")
+        if not (path.endswith(".parquet") and recorded):
+            return True
+        actual = provenance.parquet_content_sha256(self.root / path)
+        if actual != recorded:
+            self.problems.append(
+                f"{path}: data sha256 {actual[:12]}, its own record says {recorded[:12]}: "
+                "edited after its job wrote it"
+            )
+        return actual == recorded
+
+    def check_all(self, folder):
+        """Every artifact under ``folder`` against its own record and the hashes its record
+        holds of its inputs (one level: each input is itself an artifact checked here)."""
+        for path in sorted(p for p in (self.root / folder).rglob("*") if p.is_file()):
+            relative = str(path.relative_to(self.root))
+            if ".resume" in path.parts or relative.endswith(".provenance.json"):
+                continue
+            record = provenance.read(path)
+            if record is None:
+                continue
+            status = self.self_check(relative, record)
+            for child, sha in record.get("inputs", {}).items():
+                self.check(child, sha, by=relative)
+            self.seen.add(relative)
+            self.lines.append(f"{relative}  [{status}]")
 
 
 def cell_rows(metrics, model, metric, eval_set):
@@ -162,12 +208,16 @@ def main(argv=None):
     parser.add_argument("--model", help="model or method name (ensemble, single, kd, hydra, ...)")
     parser.add_argument("--metric", help="e.g. nll, acc, brier, ece, model_uncertainty")
     parser.add_argument("--eval-set", help="e.g. test, rot, fashion")
+    parser.add_argument("--all", action="store_true",
+                        help="check every artifact of --experiment (or of results/)")  # fmt: skip
     parser.add_argument("--root", default=".", help="the workflow folder (holds results/)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every job's config")
     args = parser.parse_args(argv)
     cell = (args.experiment, args.model, args.metric, args.eval_set)
     audit = Audit(args.root, args.verbose)
-    if args.artifact and not any(cell):
+    if args.all:
+        audit.check_all(f"results/{args.experiment}" if args.experiment else "results")
+    elif args.artifact and not any(cell):
         audit.walk(args.artifact)
     elif all(cell) and not args.artifact:
         audit_cell(audit, *cell)

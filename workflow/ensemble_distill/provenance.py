@@ -162,13 +162,35 @@ def write_parquet(df, path, record, upstream=None):
     import pyarrow.parquet as pq
 
     record.finish((), upstream)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    # A Parquet file cannot hold its own hash: the record holds its content's (the data as
+    # read back, without the metadata), so an edited value is found even with the record kept.
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer)
+    record["content_sha256"] = content_sha256(pq.read_table(pa.BufferReader(buffer.getvalue())))
     # Without its wall-clock times (they stay in the job's log and benchmark file), a
     # deterministic rerun writes the same bytes.
     timeless = {k: v for k, v in record.items() if k not in WALL_CLOCK}
-    table = pa.Table.from_pandas(df, preserve_index=False)
     metadata = {**(table.schema.metadata or {}), PARQUET_KEY: json.dumps(timeless, default=str)}
     with atomic_path(path) as tmp:
         pq.write_table(table.replace_schema_metadata(metadata), tmp)
+
+
+def content_sha256(table):
+    """SHA-256 of a Parquet table's data (columns, types, values), not its metadata."""
+    import pyarrow as pa
+
+    table = table.replace_schema_metadata(None).combine_chunks()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
+def parquet_content_sha256(path):
+    import pyarrow.parquet as pq
+
+    return content_sha256(pq.read_table(path))
 
 
 def read(path):
