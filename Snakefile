@@ -49,5 +49,6 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         PLAN.results,
+        PLAN.manifests,  # a folder changed since its job wrote it is rebuilt (manifest.py)
         out("provenance_summary", "csv"),
     default_target: True

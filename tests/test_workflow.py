@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import cell, run_tiny_config, snakemake, trace
 from ensemble_distill import provenance
-from ensemble_distill.io import file_sha256
+from ensemble_distill.io import file_sha256, load_checkpoint
 
 pytestmark = pytest.mark.slow
 REPORT = {}  # the tiny run's HTML report and the items Snakemake put into it
@@ -120,6 +120,33 @@ def test_tiny_config_end_to_end(workflow_copy):
     assert "Nothing to be done" in again.stdout + again.stderr
 
     check_provenance_audit_and_report(workflow_copy, results)
+    check_replanning(workflow_copy, results)
+
+
+def check_replanning(workflow_copy, results):
+    """Files changed inside directory outputs rerun the jobs that made them and those that
+    read them (manifest.py); a plain run rebuilds them and leaves nothing missing."""
+    # check_provenance_audit_and_report overwrote teacher seed 7 of img; now also truncate a
+    # student checkpoint, delete a prediction file and edit a per-model metric table.
+    kd = results / "toy/students/kd/seeds0-1/seed1/model.pt"
+    kd.write_bytes(kd.read_bytes()[:100])
+    (results / "toy/predictions/hydra-seeds0-1/hydra/seed0.npz").unlink()
+    edit_parquet_value(results / "toy/metrics/ensemble/ensemble.parquet")
+    plan = snakemake("-n", "--cores", "2", cwd=workflow_copy)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    for changed in ("img/teachers/seeds5-7/seed7/model.pt: changed", "seed1/model.pt: changed",
+                    "hydra/seed0.npz: deleted", "ensemble/ensemble.parquet: changed"):  # fmt: skip
+        assert changed in plan.stderr, changed
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.stdout, flags=re.M))
+    # img's teacher pack, toy's kd seed group, and what reads them; toy's hydra group's
+    # predictions and the ensemble's metrics
+    assert jobs["train_teacher"] == "1" and jobs["distill_student"] == "2", jobs
+    assert int(jobs["predict"]) >= 3 and int(jobs["compute_metrics"]) >= 4, jobs
+    rebuilt = snakemake("--cores", "2", cwd=workflow_copy)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    again = snakemake("-n", "--cores", "2", cwd=workflow_copy)
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-2000:]
+    assert load_checkpoint(kd)["seed"] == 1
 
 
 def audit(workflow, *args):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from . import jobguard, plan, provenance
+from . import jobguard, manifest, plan, provenance
 from .catalog import input_bounds
 from .datasets import Dataset
 from .io import file_sha256, load_checkpoint, save_checkpoint
@@ -300,6 +300,7 @@ def main(argv=None):
         student = copy.deepcopy(record)
         student["seeds"] = {"distill": seed, "seed_group": args.seeds}
         provenance.write_sidecar(student, [path])
+    manifest.write(args.out)  # last: the group's folder is complete
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import provenance
+from . import manifest, provenance
 from .calibration import ensemble_log_mean, fit_temperature, log_mean_exp, log_softmax, scaled
 from .evalsets import GENERATED
 from .io import DataError, load_npz
@@ -411,6 +411,8 @@ def main(argv=None):
         for table, folder in ((metrics, args.out), (examples, args.per_example)):
             provenance.write_parquet(table, Path(folder) / f"{model['file']}.parquet", record)
         print(f"{model['file']}: wrote {len(metrics)} metric rows, {len(examples)} per example")
+    manifest.write(args.out)  # last: the folders are complete
+    manifest.write(args.per_example)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import provenance
+from . import manifest, provenance
 from .io import file_sha256, load_checkpoint, load_npz, save_npz
 from .jobs import configure_torch, log, pick_device
 from .losses import MIN_LOG_VAR
@@ -140,6 +140,7 @@ def main(argv=None):
         record = copy.deepcopy(shared)  # each model's file lists its own checkpoints only
         record["inputs"].update({c: file_sha256(c) for c in checkpoints})
         provenance.write_sidecar(record, [path])
+    manifest.write(args.out)  # last: the folder is complete
 
 
 if __name__ == "__main__":

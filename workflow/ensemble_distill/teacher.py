@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from . import jobguard, plan, provenance
+from . import jobguard, manifest, plan, provenance
 from .catalog import input_stats
 from .datasets import Dataset
 from .io import atomic_path, file_sha256, save_checkpoint
@@ -130,6 +130,7 @@ def main(argv=None):
         member = copy.deepcopy(record)
         member["seeds"] = {"member": seed, "pack": args.seeds}
         provenance.write_sidecar(member, [path])
+    manifest.write(args.out)  # last: the pack's folder is complete
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ rule analyse_teachers:
     input:
         code=code("analysis"),
         data=out("prepare_dataset", "data"),
-        teachers=lambda wc: P(wc).teacher_dirs(),
+        teachers=lambda wc: manifests(P(wc).teacher_dirs()),
     output:
         **plan.OUTPUTS["analyse_teachers"],
     log:
@@ -29,9 +29,9 @@ rule analyse_jacobians:
     input:
         code=code("analysis"),
         data=out("prepare_dataset", "data"),
-        teachers=lambda wc: P(wc).teacher_dirs(),
-        distilled=lambda wc: P(wc).student_dirs(P(wc).jacobian_students[0]),
-        scratch=lambda wc: P(wc).student_dirs(P(wc).jacobian_students[1]),
+        teachers=lambda wc: manifests(P(wc).teacher_dirs()),
+        distilled=lambda wc: manifests(P(wc).student_dirs(P(wc).jacobian_students[0])),
+        scratch=lambda wc: manifests(P(wc).student_dirs(P(wc).jacobian_students[1])),
     output:
         **plan.OUTPUTS["analyse_jacobians"],
     log:

@@ -1,14 +1,18 @@
 # Input functions: each asks the experiment plan (workflow/ensemble_distill/plan.py), which
 # alone knows seeds, labels and paths. `P(wc)` is the plan of the wildcards' experiment.
 import json
+import sys
 
-from ensemble_distill import plan
+from ensemble_distill import manifest, plan
 from ensemble_distill.codegraph import module_files
 from ensemble_distill.datasets import raw_files
 from ensemble_distill.evalsets import eval_set_files
 from ensemble_distill.provenance import sidecar_path
 
 PLAN = plan.Plan(config)
+# A file edited, truncated or deleted inside a directory output reruns its job (manifest.py).
+for line in manifest.invalidate_stale("results"):
+    print(line, file=sys.stderr)
 DATA_ROOT = config["data_root"]
 DEVICE = config["device"]
 out = plan.output
@@ -23,7 +27,7 @@ def P(wildcards):
     return PLAN[wildcards.exp]
 
 
-def as_json(obj):
+def as_json(obj):  # compact: one shell argument
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
@@ -52,8 +56,13 @@ def get_ood_files(wc):
     return [str(p) for p in eval_set_files(spec["eval_sets"][wc.evalset], DATA_ROOT, spec["dataset"]["name"])]
 
 
-def get_group_checkpoint_dirs(wc):
-    return list(dict.fromkeys(d for m in P(wc).eval_groups[wc.group] for d in P(wc).model_dirs(m)))
+def manifests(folders):
+    """What a job that reads directory outputs depends on: their manifests (manifest.py)."""
+    return [plan.manifest(folder) for folder in folders]
+
+
+def get_group_checkpoints(wc):
+    return manifests(dict.fromkeys(d for m in P(wc).eval_groups[wc.group] for d in P(wc).model_dirs(m)))
 
 
 def get_group_models(wc):
@@ -62,7 +71,7 @@ def get_group_models(wc):
     return " ".join(f"--model {m} {' '.join(P(wc).model_checkpoints(m))}" for m in models)
 
 
-def get_group_identities(wc):
+def get_group_identities(wc):  # the metric tables' identifying columns of each model
     return as_json([P(wc).identity(m) for m in P(wc).eval_groups[wc.group]])
 
 
@@ -72,15 +81,14 @@ def get_named_eval_sets(wc, input):
 
 def get_first_seed_students(wc):
     """'student=checkpoint' at the first distillation seed (Hydra Table 5's timings)."""
-    e = P(wc)
-    paths = e.student_checkpoints(e.students, e.distill_seeds[:1])
-    return [f"{name}={path}" for name, path in zip(e.students, paths)]
+    paths = P(wc).student_checkpoints(P(wc).students, P(wc).distill_seeds[:1])
+    return [f"{name}={path}" for name, path in zip(P(wc).students, paths)]
 
 
-def get_eval_dirs(stage, models):
-    """An input function: the eval-group folders of ``stage`` (predictions, metrics,
-    per_example) holding the plan's ``models`` (an attribute: models, mu_gap_models, ...)."""
-    return lambda wc: P(wc).eval_dirs(stage, getattr(P(wc), models))
+def get_eval_manifests(stage, models):
+    """An input function: the eval-group folders (their manifests) of ``stage`` holding the
+    plan's ``models`` (an attribute: models, mu_gap_models, ...)."""
+    return lambda wc: manifests(P(wc).eval_dirs(stage, getattr(P(wc), models)))
 
 
 def get_eval_files(option, stage, models):
@@ -100,10 +108,6 @@ def get_paper_flags(wc):
     if e.paper_rows:
         flags += ["--paper-rows", *(f"{name}={row}" for name, row in e.paper_rows.items())]
     return " ".join(flags)
-
-
-def get_rows_and_paper(wc):
-    return f"{get_rows(wc)} {get_paper_flags(wc)}"
 
 
 def get_pairs(wc):
@@ -142,5 +146,5 @@ def figure_outputs(rule, caption):
     return {**paths, "png": png}
 
 
-def get_result_records(wc):
+def get_result_records(wc):  # the provenance summary's inputs
     return [str(sidecar_path(path)) for path in PLAN.results]

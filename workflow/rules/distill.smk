@@ -4,9 +4,10 @@ rule distill_student:
     input:
         code=code("distill"),
         data=out("prepare_dataset", "data"),
-        teachers=lambda wc: P(wc).teacher_dirs(P(wc).student_teacher_seeds(wc.student)),
+        teachers=lambda wc: manifests(P(wc).teacher_dirs(P(wc).student_teacher_seeds(wc.student))),
     output:
         seed_group=directory(out("distill_student", "seed_group")),
+        manifest=out("distill_student", "seed_group_manifest"),
     log:
         "logs/distill_student/{exp}/{student}/{seed_group}.log",
     benchmark:

@@ -4,10 +4,11 @@
 rule predict:
     input:
         code=code("predict"),
-        checkpoints=get_group_checkpoint_dirs,
+        checkpoints=get_group_checkpoints,
         evalsets=lambda wc: P(wc).evalsets,
     output:
         predictions=directory(out("predict", "predictions")),
+        manifest=out("predict", "predictions_manifest"),
     log:
         "logs/predict/{exp}/{group}.log",
     benchmark:
@@ -30,16 +31,19 @@ rule predict:
 rule compute_metrics:
     input:
         code=code("metrics"),
-        predictions=out("predict", "predictions"),
+        predictions=out("predict", "predictions_manifest"),
     output:
         metrics=directory(out("compute_metrics", "metrics")),
         per_example=directory(out("compute_metrics", "per_example")),
+        metrics_manifest=out("compute_metrics", "metrics_manifest"),
+        per_example_manifest=out("compute_metrics", "per_example_manifest"),
     log:
         "logs/compute_metrics/{exp}/{group}.log",
     benchmark:
         "benchmarks/compute_metrics/{exp}/{group}.tsv"
     params:
         models=get_group_identities,
+        predictions=lambda wc: P(wc).eval_dir("predictions", wc.group),
         validation=lambda wc: f"--validation-set {P(wc).validation_set}" if P(wc).validation_set else "",
     threads: PLAN.threads("compute_metrics")
     resources:
@@ -47,7 +51,7 @@ rule compute_metrics:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m ensemble_distill.metrics --predictions {input.predictions} "
+        "python -m ensemble_distill.metrics --predictions {params.predictions} "
         "--experiment {wildcards.exp} --models {params.models:q} --out {output.metrics} "
         "--per-example {output.per_example} {params.validation} > {log} 2>&1"
 
@@ -57,8 +61,8 @@ rule compute_metrics:
 rule measure_cost:
     input:
         code=code("cost"),
-        teachers=lambda wc: P(wc).teacher_dirs(),
-        students=lambda wc: P(wc).student_dirs(P(wc).students, P(wc).distill_seeds[:1]),
+        teachers=lambda wc: manifests(P(wc).teacher_dirs()),
+        students=lambda wc: manifests(P(wc).student_dirs(P(wc).students, P(wc).distill_seeds[:1])),
         evalset=lambda wc: P(wc).evalset(P(wc).test_set),
     output:
         **plan.OUTPUTS["measure_cost"],
@@ -85,7 +89,7 @@ rule measure_cost:
 rule ensemble_curve:
     input:
         code=code("ensemble_curve"),
-        predictions=lambda wc: P(wc).eval_dirs("predictions", ["ensemble"]),
+        predictions=lambda wc: manifests(P(wc).eval_dirs("predictions", ["ensemble"])),
     output:
         **plan.OUTPUTS["ensemble_curve"],
     log:

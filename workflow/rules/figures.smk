@@ -46,7 +46,7 @@ use rule plot_shift_curves as plot_corruption_boxes with:
 use rule plot_shift_curves as plot_uncertainty_maps with:
     input:
         code=code("figures"),
-        per_example=get_eval_dirs("per_example", "map_models"),
+        per_example=get_eval_manifests("per_example", "map_models"),
     output:
         **figure_outputs("plot_uncertainty_maps", "uncertainty_maps.rst"),
     log:
@@ -74,7 +74,7 @@ use rule plot_uncertainty_maps as plot_regression_fit with:
 use rule plot_shift_curves as plot_ood_histograms with:
     input:
         code=code("figures"),
-        per_example=get_eval_dirs("per_example", "models"),
+        per_example=get_eval_manifests("per_example", "models"),
     output:
         **figure_outputs("plot_ood_histograms", "ood_histograms.rst"),
     log:
@@ -94,7 +94,7 @@ use rule plot_shift_curves as plot_diversity with:
     input:
         code=code("figures"),
         teachers=out("analyse_teachers", "table"),
-        per_example=get_eval_dirs("per_example", "diversity_models"),
+        per_example=get_eval_manifests("per_example", "diversity_models"),
     output:
         **figure_outputs("plot_diversity", "diversity_plots.rst"),
     log:

@@ -12,7 +12,7 @@ localrules:
 rule collect_metrics:
     input:
         code=code("tables"),
-        metrics=get_eval_dirs("metrics", "models"),
+        metrics=get_eval_manifests("metrics", "models"),
     output:
         **plan.OUTPUTS["collect_metrics"],
     log:
@@ -43,7 +43,7 @@ rule summary_table:
     params:
         command="summary",
         inputs=lambda wc, input: f"--metrics {input.metrics}",
-        options=get_rows_and_paper,
+        options=lambda wc: f"{get_rows(wc)} {get_paper_flags(wc)}",
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -55,7 +55,7 @@ rule summary_table:
 use rule summary_table as mu_gap_table with:
     input:
         code=code("tables"),
-        per_example=get_eval_dirs("per_example", "mu_gap_models"),
+        per_example=get_eval_manifests("per_example", "mu_gap_models"),
     output:
         **table_outputs("mu_gap_table", "mu_gap.rst"),
     log:
@@ -65,14 +65,14 @@ use rule summary_table as mu_gap_table with:
     params:
         command="mu-gap",
         inputs=get_eval_files("per-example", "per_example", "mu_gap_models"),
-        options=get_rows_and_paper,
+        options=lambda wc: f"{get_rows(wc)} {get_paper_flags(wc)}",
 
 
 # OOD detection by total and model uncertainty (Hydra paper Table 1's OOD columns).
 use rule summary_table as ood_table with:
     input:
         code=code("tables"),
-        per_example=get_eval_dirs("per_example", "models"),
+        per_example=get_eval_manifests("per_example", "models"),
     output:
         **table_outputs("ood_table", "ood.rst"),
     log:
@@ -122,7 +122,7 @@ use rule summary_table as diversity_table with:
             f"--metrics {input.metrics} --curve {input.curve} --cost {input.cost} "
             f"--test-set {P(wc).test_set} --pairs {get_pairs(wc)}"
         ),
-        options=get_rows_and_paper,
+        options=lambda wc: f"{get_rows(wc)} {get_paper_flags(wc)}",
 
 
 # Diversity Matters Table 3: metrics over all corruption types and severities.

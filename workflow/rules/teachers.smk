@@ -6,6 +6,7 @@ rule train_teacher:
         data=out("prepare_dataset", "data"),
     output:
         pack=directory(out("train_teacher", "pack")),
+        manifest=out("train_teacher", "pack_manifest"),
     log:
         "logs/train_teacher/{exp}/{pack}.log",
     benchmark:

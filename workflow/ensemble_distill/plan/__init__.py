@@ -36,6 +36,7 @@ from .names import (
     WILDCARDS,
     checkpoint,
     chunks,
+    manifest,
     member_dir,
     model_id,
     output,
@@ -46,8 +47,8 @@ from .names import (
 
 __all__ = [
     "CHECKPOINT", "GROUP_ALL", "GROUP_ENSEMBLE", "MEMBER", "MODEL", "OUTPUTS", "RESUME",
-    "SEED_RANGE", "WILDCARDS", "Experiment", "Plan", "checkpoint", "member_dir", "model_id",
-    "output", "parse_model_id", "rule_of", "seed_range",
+    "SEED_RANGE", "WILDCARDS", "Experiment", "Plan", "checkpoint", "manifest", "member_dir",
+    "model_id", "output", "parse_model_id", "rule_of", "seed_range",
 ]  # fmt: skip
 
 
@@ -324,6 +325,15 @@ class Experiment:
         return out
 
     @property
+    def manifests(self):
+        """The manifests of every directory output (``manifest.py``): ``rule all`` asks for
+        them, so that a folder whose manifest was invalidated is rebuilt."""
+        folders = [*self.teacher_dirs(), *self.student_dirs(self.students)]
+        for stage in ("predictions", "metrics", "per_example"):
+            folders += [self.eval_dir(stage, group) for group in self.eval_groups]
+        return [manifest(folder) for folder in folders]
+
+    @property
     def results(self):
         """The tables' Markdown files and the figures' PNGs."""
         return [self.path(f"{t}_table", "markdown") for t in self.tables] + [
@@ -347,6 +357,10 @@ class Plan:
         """The experiments named in ``run`` (all of them when ``run`` is absent)."""
         names = self.config.get("run") or list(self.experiments)
         return [self.experiments[n] for n in names]
+
+    @property
+    def manifests(self):
+        return [path for e in self.to_run for path in e.manifests]
 
     @property
     def uci_experiments(self):

@@ -8,6 +8,7 @@ SEED_RANGE = "seeds{first}-{last}"  # a teacher pack's or student seed group's f
 MEMBER = "seed{seed}"  # one member's / distillation seed's folder inside it
 MODEL = "{student}/seed{seed}"  # an evaluated student model ("ensemble" for the ensemble)
 CHECKPOINT = "model.pt"  # inside a member folder
+MANIFEST = ".manifest.json"  # beside a directory output: what its job wrote (manifest.py)
 GROUP_ALL = "all"  # eval_group: experiment
 GROUP_ENSEMBLE = "ensemble"
 
@@ -46,6 +47,16 @@ def _figure(stem):
     return {"png": f"{stem}.png", "pdf": f"{stem}.pdf", "provenance": f"{stem}.provenance.json"}
 
 
+def manifest(folder):
+    """The manifest of a directory output: what a job that reads the folder depends on."""
+    return f"{folder}{MANIFEST}"
+
+
+def _folder(name, template):
+    """A directory output and its manifest."""
+    return {name: template, f"{name}_manifest": manifest(template)}
+
+
 OUTPUTS = {
     "prepare_dataset": {
         "data": f"{EXP}/dataset.npz",
@@ -55,12 +66,13 @@ OUTPUTS = {
         "evalset": f"{EXP}/evalsets/{{evalset}}.npz",
         "provenance": f"{EXP}/evalsets/{{evalset}}.provenance.json",
     },
-    "train_teacher": {"pack": f"{EXP}/teachers/{{pack}}"},
-    "distill_student": {"seed_group": f"{EXP}/students/{{student}}/{{seed_group}}"},
-    "predict": {"predictions": f"{EXP}/predictions/{{group}}"},
+    # Directory outputs come with a manifest (manifest.py): edits inside rerun the job.
+    "train_teacher": _folder("pack", f"{EXP}/teachers/{{pack}}"),
+    "distill_student": _folder("seed_group", f"{EXP}/students/{{student}}/{{seed_group}}"),
+    "predict": _folder("predictions", f"{EXP}/predictions/{{group}}"),
     "compute_metrics": {
-        "metrics": f"{EXP}/metrics/{{group}}",
-        "per_example": f"{EXP}/per_example/{{group}}",
+        **_folder("metrics", f"{EXP}/metrics/{{group}}"),
+        **_folder("per_example", f"{EXP}/per_example/{{group}}"),
     },
     "measure_cost": {"cost": f"{EXP}/cost.parquet"},
     "ensemble_curve": {"curve": f"{EXP}/ensemble_curve.parquet"},
