@@ -33,6 +33,24 @@ def test_a_second_run_of_the_same_job_is_refused(tmp_path):
                 pass
     with jobguard.owning(tmp_path / "resume.pt"):  # released when the first one ends
         pass
+    assert not (tmp_path / "resume.pt.lock").exists()  # no empty lock file left behind
+
+
+def test_a_second_prediction_job_on_one_folder_touches_nothing_of_the_first(tmp_path):
+    """Predict (and metrics) jobs lock their output folder; the refused second run stops
+    before it opens its log, so the running job's log and folder stay as they are."""
+    from ensemble_distill import predict
+
+    out, log = tmp_path / "predictions/all", tmp_path / "predict.log"
+    log.write_text("the first job's lines\n")
+    (out / "ensemble").mkdir(parents=True)
+    (out / "ensemble/kd.npz").write_bytes(b"being written")
+    with jobguard.owning(out):  # the first job
+        with pytest.raises(SystemExit, match=r"another process .* holds .*predictions/all.lock"):
+            predict.main(["--model", "kd", "none.pt", "--eval-sets", "test=none.npz",
+                          "--out", str(out), "--log", str(log)])  # fmt: skip
+    assert log.read_text() == "the first job's lines\n"
+    assert (out / "ensemble/kd.npz").read_bytes() == b"being written"
 
 
 def test_sigterm_stops_with_the_saved_epoch_and_where(tmp_path, data, capsys):

@@ -286,7 +286,7 @@ def main(argv=None):
         config={"student": args.student, "device": args.device, "threads": args.threads},
         inputs=[args.data, *args.teachers],
     )
-    with jobguard.owning(args.resume):
+    with jobguard.owning(args.resume, args.log):
         paths = distill_seed_group(
             args.data,
             args.student,

@@ -1,9 +1,11 @@
-"""Process-level safety of a training job: one process per resume state, and a short,
-honest last word when the job is stopped.
+"""Process-level safety of a job: one process per resume state or output folder, and a
+short, honest last word when the job is stopped.
 
-- ``owning(resume)`` takes an OS lock (``<resume>.lock``) for the whole job: a second run of
-  the same job (for example after ``snakemake --unlock`` while the first still runs) stops
-  at once instead of training from the same resume file.
+- ``owning(path, log)`` takes an OS lock (``<path>.lock``) for the whole job: a second run
+  of the same job (for example after ``snakemake --unlock`` while the first still runs)
+  stops at once instead of training from the same resume file or writing into the same
+  folder. Only then is the job's log opened, so a refused run leaves the running one's log
+  as it is; the lock file is removed when the job ends.
 - SIGTERM (SLURM's scancel, Snakemake stopping its jobs) ends the job with a few lines
   saying which epoch was saved and where, instead of a traceback.
 - When the Snakemake process that started the job is gone (killed with SIGKILL, which it
@@ -54,9 +56,23 @@ def _on_sigterm(signum, frame):
     raise Stopped(f"stopped by signal {signal.Signals(signum).name}: {_where()}")
 
 
+def add_log_argument(parser):
+    parser.add_argument("--log", help="the job's log, opened once the job holds its lock")
+
+
+def log_to(path):
+    """Send this process's stdout and stderr to ``path`` (the job's log), from now on."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with open(path, "w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+
+
 @contextmanager
-def owning(resume):
-    """Hold the lock of ``resume`` (a file or folder) for the job; stop cleanly on SIGTERM."""
+def owning(resume, log=None):
+    """Hold the lock of ``resume`` (a resume file, or an output folder) for the job, then
+    write to ``log``; stop cleanly on SIGTERM."""
     resume = Path(resume)
     lock_path = resume.with_name(resume.name + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,6 +85,8 @@ def owning(resume):
                 "runs must not train from the same resume state; wait for the other run (or "
                 "stop it) and rerun."
             ) from None
+        if log is not None:
+            log_to(log)
         _job.update(resume=resume, saved=None)
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
         try:
@@ -78,4 +96,5 @@ def owning(resume):
             raise SystemExit(1) from None  # said once, here (not again by the interpreter)
         finally:
             signal.signal(signal.SIGTERM, previous)
+            lock_path.unlink(missing_ok=True)  # while still held: no empty lock files left
             fcntl.flock(lock, fcntl.LOCK_UN)

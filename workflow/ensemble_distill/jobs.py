@@ -8,6 +8,8 @@ import time
 
 import torch
 
+from . import jobguard
+
 
 def pick_device(name="auto"):
     if name == "auto":
@@ -43,3 +45,4 @@ def add_job_arguments(parser, resume_help, seeds=False):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--resume", required=True, help=resume_help)
     parser.add_argument("--out", required=True)
+    jobguard.add_log_argument(parser)

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import manifest, provenance
+from . import jobguard, manifest, provenance
 from .calibration import ensemble_log_mean, fit_temperature, log_mean_exp, log_softmax, scaled
 from .evalsets import GENERATED
 from .io import DataError, load_npz
@@ -395,7 +395,14 @@ def main(argv=None):
                         "which temperature scaling is fitted (calibrated metrics)")  # fmt: skip
     parser.add_argument("--out", required=True, help="folder of the metric tables")
     parser.add_argument("--per-example", required=True, help="folder of the per-example tables")
+    jobguard.add_log_argument(parser)
     args = parser.parse_args(argv)
+    with jobguard.owning(args.out, args.log):  # one job per output folder at a time
+        write_metrics(args)
+
+
+def write_metrics(args):
+    """Each model's metric and per-example tables, then the folders' manifests."""
     for model in args.models:
         predictions = Path(args.predictions) / f"{model['file']}.npz"
         identity = {"experiment": args.experiment, "model": model["model"],

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import manifest, provenance
+from . import jobguard, manifest, provenance
 from .io import file_sha256, load_checkpoint, load_npz, save_npz
 from .jobs import configure_torch, log, pick_device
 from .losses import MIN_LOG_VAR
@@ -127,9 +127,16 @@ def main(argv=None):
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True, help="folder of the <name>.npz files")
+    jobguard.add_log_argument(parser)
     args = parser.parse_args(argv)
     if short := [m[0] for m in args.model if len(m) < 2]:
         parser.error(f"--model {short[0]}: give the model's checkpoint(s) after its name")
+    with jobguard.owning(args.out, args.log):  # one job per output folder at a time
+        write_predictions(args)
+
+
+def write_predictions(args):
+    """Each model's prediction file with its provenance record, then the folder's manifest."""
     models = {name: checkpoints for name, *checkpoints in args.model}
     configure_torch(args.threads)
     eval_sets = dict(item.split("=", 1) for item in args.eval_sets)

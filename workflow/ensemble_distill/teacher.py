@@ -121,7 +121,7 @@ def main(argv=None):
         config={"teacher": args.teacher, "device": args.device, "threads": args.threads},
         inputs=[args.data],
     )
-    with jobguard.owning(args.resume):
+    with jobguard.owning(args.resume, args.log):
         paths = train_teachers(
             args.data, args.teacher, args.seeds, out=args.out, resume=args.resume,
             device=args.device,

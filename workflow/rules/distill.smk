@@ -28,4 +28,4 @@ rule distill_student:
         "python -m ensemble_distill.distill --data {input.data} "
         "--student {params.student:q} --teachers {params.teachers} --seeds {params.seeds} "
         "--device {params.device} --threads {threads} "
-        "--resume {params.resume} --out {output.seed_group} > {log} 2>&1"
+        "--resume {params.resume} --out {output.seed_group} --log {log}"

@@ -25,7 +25,7 @@ rule predict:
     shell:
         "python -m ensemble_distill.predict {params.models} "
         "--eval-sets {params.evalsets} --device {params.device} --threads {threads} "
-        "--out {output.predictions} > {log} 2>&1"
+        "--out {output.predictions} --log {log}"
 
 
 rule compute_metrics:
@@ -53,7 +53,7 @@ rule compute_metrics:
     shell:
         "python -m ensemble_distill.metrics --predictions {params.predictions} "
         "--experiment {wildcards.exp} --models {params.models:q} --out {output.metrics} "
-        "--per-example {output.per_example} {params.validation} > {log} 2>&1"
+        "--per-example {output.per_example} {params.validation} --log {log}"
 
 
 # Hydra paper Table 5. The models are timed on one thread; config.yaml reserves 2 cores

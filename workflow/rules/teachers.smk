@@ -1,5 +1,6 @@
 # One job per teacher pack (config ensemble.pack): its members train as one batched network,
 # and each writes its own checkpoint, provenance record and log into the pack's folder.
+# Folder-writing jobs open their log themselves (--log), once they hold the job's lock.
 rule train_teacher:
     input:
         code=code("teacher"),
@@ -26,4 +27,4 @@ rule train_teacher:
         "python -m ensemble_distill.teacher --data {input.data} "
         "--teacher {params.teacher:q} --seeds {params.seeds} "
         "--device {params.device} --threads {threads} --resume {params.resume} "
-        "--out {output.pack} > {log} 2>&1"
+        "--out {output.pack} --log {log}"
