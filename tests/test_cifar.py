@@ -490,6 +490,14 @@ CIFAR_CASES = {  # edit of a valid tiny CIFAR experiment -> the error line it mu
         lambda e: e["eval_sets"]["svhn"].update(source="fashion_mnist"),
         "'fashion_mnist' images are 1x28x28",
     ),
+    "official-only corruption without its file": (
+        lambda e: e["eval_sets"]["c_shot_noise"].update(corruption="snow"),
+        "eval_sets.c_shot_noise.corruption': 'snow' exists only as the official file",
+    ),
+    "official-only corruption generated": (
+        lambda e: e["eval_sets"]["c_shot_noise"].update(corruption="frost", source="generated"),
+        "eval_sets.c_shot_noise.source': 'frost' cannot be generated",
+    ),
 }
 
 

@@ -22,6 +22,8 @@ from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
 from PIL import Image
 from scipy import ndimage
 
+from . import catalog
+
 SEVERITIES = (1, 2, 3, 4, 5)
 
 
@@ -265,7 +267,7 @@ CORRUPTIONS = {
     ),  # fmt: skip
 }
 # In the official sets but not generated here (see the module docstring).
-OFFICIAL_ONLY = ("motion_blur", "snow", "frost", "spatter")
+OFFICIAL_ONLY = catalog.OFFICIAL_ONLY_CORRUPTIONS
 
 
 def corrupt(images, name, severity, seed=0):
