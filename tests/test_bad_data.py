@@ -195,8 +195,8 @@ def test_bad_cifar_files_are_named(case, tmp_path):
 
 
 def test_eval_set_and_prediction_lengths_are_checked(tmp_path):
+    from ensemble_distill.compute_metrics import checked_prediction
     from ensemble_distill.evalsets import checked_lengths
-    from ensemble_distill.metrics import checked_prediction
 
     arrays = {"x": np.zeros((2, 5, 3)), "labels": np.zeros(4, int), "intensities": np.zeros(2)}
     with pytest.raises(DataError, match=r"set.npz: \(2, 5\) .* 2 intensities and 4 labels"):

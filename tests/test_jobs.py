@@ -69,7 +69,7 @@ def test_student_checkpoint_holds_the_best_validation_weights(spiral_job):
 def test_a_prediction_job_and_a_metrics_job_cover_a_group_of_models(spiral_job, tmp_path):
     """One predict job writes each model's own file (its members, its own checkpoints in
     its record); one metrics job scores each file under that model's identity."""
-    from ensemble_distill import metrics, provenance
+    from ensemble_distill import compute_metrics, provenance
     from ensemble_distill.evalsets import build_eval_set
     from ensemble_distill.io import load_npz
 
@@ -94,8 +94,9 @@ def test_a_prediction_job_and_a_metrics_job_cover_a_group_of_models(spiral_job, 
 
     models = [{"file": "ensemble", "model": "ensemble", "method": "ensemble", "distill_seed": None},
               {"file": "one/seed1", "model": "one", "method": "kd", "distill_seed": 1}]  # fmt: skip
-    metrics.main(["--predictions", str(out), "--experiment", "e", "--models", json.dumps(models),
-                  "--out", str(tmp_path / "m"), "--per-example", str(tmp_path / "pe")])  # fmt: skip
+    compute_metrics.main(["--predictions", str(out), "--experiment", "e",
+                          "--models", json.dumps(models), "--out", str(tmp_path / "m"),
+                          "--per-example", str(tmp_path / "pe")])  # fmt: skip
     one = pd.read_parquet(tmp_path / "m/one/seed1.parquet")
     assert set(one["model"]) == {"one"} and set(one["distill_seed"]) == {1}
     # the single model's NLL, by hand from its stored log-probabilities

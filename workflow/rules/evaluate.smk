@@ -30,7 +30,7 @@ rule predict:
 
 rule compute_metrics:
     input:
-        code=code("metrics"),
+        code=code("compute_metrics"),
         predictions=out("predict", "predictions_manifest"),
     output:
         metrics=directory(out("compute_metrics", "metrics")),
@@ -51,7 +51,7 @@ rule compute_metrics:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m ensemble_distill.metrics --predictions {params.predictions} "
+        "python -m ensemble_distill.compute_metrics --predictions {params.predictions} "
         "--experiment {wildcards.exp} --models {params.models:q} --out {output.metrics} "
         "--per-example {output.per_example} {params.validation} --log {log}"
 
