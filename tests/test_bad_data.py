@@ -208,3 +208,34 @@ def test_eval_set_and_prediction_lengths_are_checked(tmp_path):
         checked_prediction(pred, "p.npz", "test")
     pred["labels"] = np.zeros(4, int)
     assert checked_prediction(pred, "p.npz", "test") is pred
+
+
+def test_a_failed_download_names_the_dataset_and_where_files_go(tmp_path, monkeypatch):
+    """Offline, torchvision's urllib error ('Name or service not known') named nothing."""
+    import urllib.error
+
+    import torchvision.datasets
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    with pytest.raises(
+        DataError,
+        match=r"cifar10: download failed \(.*Name or service not "
+        rf"known.*\); without network access put the official files under {tmp_path}",
+    ):  # noqa: E501
+        load_dataset({"name": "cifar10", "download": True}, tmp_path)
+    with pytest.raises(DataError, match=r"mnist: download failed"):
+        load_dataset({"name": "mnist", "download": True}, tmp_path)
+
+
+def test_cuda_without_a_gpu_names_the_config_key(monkeypatch):
+    import torch
+    from ensemble_distill.jobs import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit, match=r"config key 'device' is 'cuda', but torch sees no GPU"):
+        pick_device("cuda")
+    assert pick_device("auto").type == "cpu"

@@ -494,6 +494,14 @@ CIFAR_CASES = {  # edit of a valid tiny CIFAR experiment -> the error line it mu
         lambda e: e["eval_sets"]["c_shot_noise"].update(corruption="snow"),
         "eval_sets.c_shot_noise.corruption': 'snow' exists only as the official file",
     ),
+    "stand-in files verified": (
+        lambda e: e["dataset"].update(verify=True),
+        "hydra_cifar10.dataset.verify': ",  # the file, its md5 and the official one follow
+    ),
+    "stand-in SVHN verified": (
+        lambda e: e["eval_sets"]["svhn"].update(verify=True),
+        "eval_sets.svhn.verify': ",
+    ),
     "official-only corruption generated": (
         lambda e: e["eval_sets"]["c_shot_noise"].update(corruption="frost", source="generated"),
         "eval_sets.c_shot_noise.source': 'frost' cannot be generated",
@@ -508,6 +516,9 @@ def test_bad_cifar_configs_name_the_key(case, standin_root):
     config = tiny_config("hydra-cifar10.yaml", standin_root, ["kd", "hydra3"])
     edit, message = CIFAR_CASES[case]
     edit(config["experiments"]["hydra_cifar10"])
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(ConfigError, match=re.escape(message)) as error:
         validate_config(config)
+    if "verify" in message:  # names the file, what it is and what it should be
+        named = r"verify': .*(data_batch_1|test_32x32\.mat) has md5 [0-9a-f]{32}, the official"
+        assert re.search(named, str(error.value)), str(error.value)
     validate_config(tiny_config("hydra-cifar10.yaml", standin_root, ["kd", "hydra3"]))

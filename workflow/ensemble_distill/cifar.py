@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import provenance
-from .io import DataError, file_sha256
+from .io import DataError, downloading, file_sha256
 
 # Per dataset: folder, training files, test files, label key, classes, and the MD5s that
 # torchvision's CIFAR10 / CIFAR100 / SVHN classes publish (tests/test_cifar.py compares).
@@ -88,6 +88,20 @@ def checked(path, expected_md5, verify, what):
     return path
 
 
+def checksum_mismatches(name, data_root):
+    """(file, expected md5, found md5) of the present official files of a CIFAR dataset or
+    of ``svhn`` whose MD5 is not the published one (the config check runs this before any
+    job, where the dataset or eval set keeps ``verify: true``)."""
+    if name == "svhn":
+        expected = {svhn_path(data_root): SVHN_TEST[2]}
+    else:
+        expected = {p: CIFAR_FILES[name]["md5"][p.name] for p in cifar_paths(name, data_root)}
+    found = {path: md5(path) for path in expected if path.is_file()}
+    return [
+        (path, expected[path], actual) for path, actual in found.items() if actual != expected[path]
+    ]
+
+
 def cifar_paths(name, data_root):
     info = CIFAR_FILES[name]
     folder = Path(data_root or ".") / info["folder"]
@@ -98,7 +112,8 @@ def download_cifar(name, data_root):
     import torchvision.datasets
 
     cls = getattr(torchvision.datasets, CIFAR_FILES[name]["torchvision"])
-    cls(str(Path(data_root or ".")), train=True, download=True)
+    with downloading(name, Path(data_root or ".")):
+        cls(str(Path(data_root or ".")), train=True, download=True)
 
 
 def uint8_images(array, path, what):
@@ -181,7 +196,8 @@ def load_svhn_test(data_root, download=False, verify=True):
     if download and not path.is_file():
         import torchvision.datasets
 
-        torchvision.datasets.SVHN(str(path.parent), split="test", download=True)
+        with downloading("svhn", path.parent):
+            torchvision.datasets.SVHN(str(path.parent), split="test", download=True)
     try:
         mat = loadmat(checked(path, SVHN_TEST[2], verify, "svhn"))
     except (ValueError, TypeError, OSError) as error:  # scipy's MatReadError is a ValueError

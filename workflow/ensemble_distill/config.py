@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from . import catalog, config_checks, plan
+from . import catalog, cifar, config_checks, plan
 from .archs import RESNET_ARCHS, teacher_layers
 from .datasets import raw_files
 from .evalsets import FILE_OOD, GENERATED_OOD, eval_set_files
@@ -319,6 +319,26 @@ def _official_only_corruptions(name, exp, root):
     return problems
 
 
+def _checksum_mismatches(name, exp, root):
+    """Official files (CIFAR, SVHN) that are present but not the published ones, where the
+    config asks to verify them: found before any job, not by prepare_dataset."""
+    sources = []
+    if exp["dataset"]["name"] in cifar.CIFAR_FILES and exp["dataset"].get("verify", True):
+        sources.append(("dataset", exp["dataset"]["name"]))
+    for set_name, spec in exp["eval_sets"].items():
+        if spec.get("source") == "svhn" and spec.get("verify", True):
+            sources.append((f"eval_sets.{set_name}", "svhn"))
+    problems = []
+    for key, source in sources:
+        for path, expected, found in cifar.checksum_mismatches(source, root)[:1]:
+            problems.append(
+                f"config key 'experiments.{name}.{key}.verify': {path} has md5 {found}, the "
+                f"official file {expected}; use the official files, or verify: false for "
+                "stand-in files"
+            )
+    return problems
+
+
 def _missing_data_files(config):
     """Dataset and OOD files of the experiments to run that are not under ``data_root``
     (checked before any job; datasets with ``download: true`` fetch theirs)."""
@@ -333,6 +353,7 @@ def _missing_data_files(config):
             for p in eval_set_files(spec, root, exp["dataset"]["name"])
         ]
         problems += _official_only_corruptions(name, exp, root)
+        problems += _checksum_mismatches(name, exp, root)
         missing = [str(p) for p in files if not p.is_file()]
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from . import provenance
-from .io import DataError, file_sha256
+from .io import DataError, downloading, file_sha256
 
 # SHA-256 of the original files (they match the MD5s torchvision and the authors publish;
 # see ../shared/data/SOURCES.md). Checked before any file is read.
@@ -51,8 +51,9 @@ def find_idx_file(name, filename, data_root, download=False):
         import torchvision.datasets
 
         dataset_class = getattr(torchvision.datasets, info["torchvision"])
-        for train in (True, False):
-            dataset_class(str(root), train=train, download=True)
+        with downloading(name, root):
+            for train in (True, False):
+                dataset_class(str(root), train=train, download=True)
         found = candidates[1]
     if found is None:
         raise DataError(

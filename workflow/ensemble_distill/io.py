@@ -19,6 +19,19 @@ class DataError(RuntimeError):
 
 
 @contextmanager
+def downloading(what, folder):
+    """Run a torchvision download; a failure (no network, a refused or broken transfer)
+    becomes one line naming the dataset and where its files should be put instead."""
+    try:
+        yield
+    except (OSError, RuntimeError) as error:  # urllib's URLError is an OSError
+        raise DataError(
+            f"{what}: download failed ({error}); without network access put the official "
+            f"files under {folder} and set 'download: false'"
+        ) from None
+
+
+@contextmanager
 def atomic_path(path):
     """Yield a temporary path in the destination folder; rename it to ``path`` on success.
 

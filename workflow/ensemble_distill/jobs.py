@@ -4,6 +4,7 @@ job's settings."""
 
 import hashlib
 import json
+import os
 import time
 
 import torch
@@ -12,8 +13,16 @@ from . import jobguard
 
 
 def pick_device(name="auto"):
+    """The job's torch device; ``cuda`` where torch sees no GPU stops with the config key
+    (it is not checked at ``snakemake -n``: a cluster's login node has no GPU, its jobs do)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(
+            f"config key 'device' is '{name}', but torch sees no GPU on {os.uname().nodename}: "
+            "run this job where a GPU is (configs/gpu.yaml asks SLURM for one) or set "
+            "device: auto"
+        )
     return torch.device(name)
 
 
