@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import catalog, metrics, plan, provenance
+from . import metrics, plan, provenance
 from .audit import Audit, files_behind
 from .calibration import dee
 from .config import _merge, load_yaml
@@ -190,7 +190,7 @@ def trace(root, table, row, column, config_files=("config.yaml",)):
     )
     if shown is not None and recomputed != shown:
         problems.append(f"the rows give {recomputed}, the table shows {shown}")
-    task = "regression" if catalog.is_regression(read_dataset_name(cell)) else "classification"
+    task = "regression" if "rmse" in set(frame["metric"]) else "classification"
     metric = "cnll" if cell.metric == "dee" else cell.metric  # DEE is read off the cNLL
     chain = " -> ".join(where(fn) for fn in metrics.computed_by(metric, task))
     out.append(f"\n3. each value: rule compute_metrics, {chain}")
@@ -213,13 +213,6 @@ def trace(root, table, row, column, config_files=("config.yaml",)):
         )
     out += audit.lines
     return out, problems + audit.problems
-
-
-def read_dataset_name(cell):
-    record = provenance.read(
-        cell.root / plan.output("prepare_dataset", "data", exp=cell.experiment)
-    )
-    return (record or {}).get("config", {}).get("dataset", {}).get("name", "digits")
 
 
 def first_model_record(root, metrics_record, files):
