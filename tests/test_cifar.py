@@ -292,7 +292,18 @@ def standin_root(tmp_path_factory):
 @pytest.mark.parametrize("name", sorted(PAPER_CONFIGS))
 def test_paper_config_dry_run(name, standin_root, workflow_copy):
     exp, total, teachers, students = PAPER_CONFIGS[name]
-    result = snakemake("-n", "--configfile", f"configs/{name}", "--config",
+    # Stand-in files are not the official ones: the config check compares MD5s where
+    # `verify` is on, so the dry run turns it off, as a user of stand-ins would.
+    paper = yaml.safe_load((REPO / "configs" / name).read_text())
+    standin = {"experiments": {}}
+    for experiment in paper.get("run") or paper["experiments"]:
+        svhn = [s for s, spec in paper["experiments"][experiment]["eval_sets"].items()
+                if spec.get("source") == "svhn"]  # fmt: skip
+        unverified = {s: {"verify": False} for s in svhn}
+        standin["experiments"][experiment] = {"dataset": {"verify": False},
+                                              "eval_sets": unverified}  # fmt: skip
+    (workflow_copy / "standin.yaml").write_text(yaml.safe_dump(standin))
+    result = snakemake("-n", "--configfile", f"configs/{name}", "standin.yaml", "--config",
                        f"data_root={standin_root}", cwd=workflow_copy)  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     counts = dict(
