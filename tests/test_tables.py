@@ -111,7 +111,8 @@ def test_auroc_counts_ood_scored_above_in_domain():
         ]
     )
     aurocs = ood_aurocs(pd.concat([frame, ensemble])).set_index(["model", "metric"])["value"]
-    assert list(aurocs.loc["kd"].index) == ["svhn: AUROC total", "svhn: AUPR total"]  # no MU
+    assert list(aurocs.loc["kd"].index) == [
+        "svhn: AUROC total", "svhn: AUPR total", "svhn: FPR95 total"]  # no MU  # fmt: skip
     assert aurocs[("kd", "svhn: AUROC total")] == pytest.approx(0.75)
     assert aurocs[("ensemble", "svhn: AUROC total")] == pytest.approx(0.5)  # 0.3 > both
     assert aurocs[("ensemble", "svhn: AUROC model")] == pytest.approx((1 + 1 + 0.5 + 0) / 4)
@@ -224,3 +225,21 @@ def test_ood_table_has_aupr_beside_auroc():
     # 1/1 and 2/3; AP = ½·1 + ½·⅔.
     assert aurocs["svhn: AUPR total"] == pytest.approx(0.5 + 1 / 3)
     assert aurocs["svhn: AUROC total"] == pytest.approx(5 / 6)
+    # 95 % of the 2 OOD inputs is both: the threshold must reach 0.3, which also flags the
+    # in-domain 0.4: FPR = 1/3.
+    assert aurocs["svhn: FPR95 total"] == pytest.approx(1 / 3)
+
+
+def test_fpr_at_95_tpr_by_hand_with_ties():
+    from ensemble_distill.ood import fpr_at_95_tpr
+
+    in_scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    # 20 OOD scores: 19 above every in-domain score, one at 0.35; 95 % is 19 of 20.
+    out_scores = np.r_[np.full(19, 2.0), 0.35]
+    assert fpr_at_95_tpr(in_scores, out_scores) == pytest.approx(0.0)  # 2.0 flags 19/20
+    out_scores = np.r_[np.full(18, 2.0), 0.35, 0.35]  # 19 needs 0.35: flags 0.4..1.0 (7/10)
+    assert fpr_at_95_tpr(in_scores, out_scores) == pytest.approx(0.7)
+    # A tie between an OOD and in-domain score at the threshold flags both.
+    out_scores = np.r_[np.full(18, 2.0), 0.5, 0.5]
+    assert fpr_at_95_tpr(in_scores, out_scores) == pytest.approx(0.6)  # 0.5..1.0
+    assert fpr_at_95_tpr(in_scores, np.full(20, 0.05)) == pytest.approx(1.0)  # all below

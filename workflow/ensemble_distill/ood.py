@@ -1,5 +1,5 @@
-"""OOD detection scores from per-example uncertainties: AUROC and AUPR of telling OOD
-inputs (the positives) from the in-domain test inputs by a higher score."""
+"""OOD detection scores from per-example uncertainties: AUROC, AUPR and the FPR at 95 % TPR
+of telling OOD inputs (the positives) from the in-domain test inputs by a higher score."""
 
 import numpy as np
 import pandas as pd
@@ -21,9 +21,20 @@ def aupr(in_scores, out_scores):
     return float(average_precision_score(labels, np.r_[in_scores, out_scores]))
 
 
+def fpr_at_95_tpr(in_scores, out_scores, tpr=0.95):
+    """The fraction of in-domain inputs flagged at the highest threshold that flags at least
+    95 % of the OOD inputs (``score >= threshold``; tied scores are flagged together, as
+    scikit-learn's ROC curve groups them)."""
+    from sklearn.metrics import roc_curve
+
+    labels = np.r_[np.zeros(len(in_scores)), np.ones(len(out_scores))]
+    fprs, tprs, _ = roc_curve(labels, np.r_[in_scores, out_scores], drop_intermediate=False)
+    return float(fprs[np.argmax(tprs >= tpr)])
+
+
 def ood_aurocs(per_example):
-    """AUROC and AUPR (OOD positive) of total and model uncertainty, unshifted test set vs
-    every OOD set."""
+    """AUROC, AUPR and FPR at 95 % TPR (OOD positive) of total and model uncertainty, the
+    test set against every OOD set."""
     rows = []
     groups = per_example.groupby(["model", "method", "distill_seed"], sort=False, dropna=False)
     for (model, method, seed), part in groups:
@@ -34,7 +45,8 @@ def ood_aurocs(per_example):
                     continue
                 in_scores, out_scores = test[score].to_numpy(), ood[score].to_numpy()
                 for name, value in (("AUROC", auroc(in_scores, out_scores)),
-                                    ("AUPR", aupr(in_scores, out_scores))):  # fmt: skip
+                                    ("AUPR", aupr(in_scores, out_scores)),
+                                    ("FPR95", fpr_at_95_tpr(in_scores, out_scores))):  # fmt: skip
                     rows.append(
                         dict(
                             model=model,

@@ -29,8 +29,9 @@ CAPTIONS = {
     "`single`); MU is n/a for single-output models.",
     "mu-gap": "Mean absolute difference between each student's and the ensemble's model "
     "uncertainty, per example, pooled over all intensities of a set; mean ± std over seeds.",
-    "ood": "AUROC and AUPR (OOD inputs as positives) of telling OOD inputs from in-domain "
-    "test inputs by total (TU) or model (MU) uncertainty; mean ± std over seeds.",
+    "ood": "AUROC, AUPR and FPR at 95 % TPR (lower is better) of telling OOD inputs (the "
+    "positives) from in-domain test inputs by total (TU) or model (MU) uncertainty; mean ± std "
+    "over seeds.",
     "regression": "Test metrics in original units (regression), mean ± standard error over "
     "data splits, each split first averaged over distillation seeds (members for `single`); "
     "the epistemic part is n/a for a single Gaussian.",
