@@ -17,7 +17,7 @@ for var, path in (("PYTHONPATH", PACKAGE_ROOT), ("PATH", os.path.dirname(sys.exe
     os.environ[var] = os.pathsep.join(filter(None, [path, os.environ.get(var)]))
 
 from ensemble_distill.config import load_yaml, validate_config
-from ensemble_distill.jobguard import PARENT_ENV
+from ensemble_distill.jobguard import PARENT_ENV, pass_stop_signals_on
 
 # Training jobs stop when this process is gone (jobguard.py): a SIGKILLed Snakemake cannot
 # stop them itself.
@@ -33,6 +33,11 @@ report: "workflow/report/workflow.rst"
 
 
 validate_config(config)
+
+
+onstart:
+    # SIGTERM/SIGINT to Snakemake stop the running jobs, which save their state (jobguard.py).
+    pass_stop_signals_on(local=workflow.local_exec)
 
 
 include: "workflow/rules/common.smk"

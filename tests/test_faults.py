@@ -1,6 +1,6 @@
 """Faults at the Snakemake level: a run SIGKILLed at several points, unlocked and restarted,
 ends with checkpoints and metric tables byte-identical to an uninterrupted run, and its
-training jobs do not outlive it."""
+training jobs do not outlive it; SIGTERM and SIGINT to Snakemake stop its running jobs."""
 
 import shutil
 import signal
@@ -94,3 +94,50 @@ def test_killed_and_restarted_run_ends_with_identical_bytes(tmp_path):
     assert len(expected) > 20 and found.keys() == expected.keys()
     differing = [name for name in expected if found[name] != expected[name]]
     assert differing == [], differing
+
+
+def long_training_workflow(destination):
+    """The toy experiment with teachers that train for minutes, saving after every epoch."""
+    workflow = copy_workflow(destination)
+    config = (
+        (workflow / "config.yaml")
+        .read_text()
+        .replace(
+            "train: {epochs: 3, batch_size: 32}",
+            "train: {epochs: 100000, batch_size: 32, checkpoint_interval: 0}",
+        )
+    )
+    (workflow / "config.yaml").write_text(config)
+    return workflow
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_to_snakemake_reaches_its_jobs(tmp_path, signum):
+    """Snakemake alone waits for running jobs on SIGTERM (hours for a CIFAR job) and leaves
+    them running on a SIGINT sent to its process only; with the Snakefile's onstart hook
+    both stop the jobs, which save their state, and Snakemake exits within seconds."""
+    workflow = long_training_workflow(tmp_path / "workflow")
+    command = [sys.executable, "-m", "snakemake", "--cores", "2"]
+    run = subprocess.Popen(command, cwd=workflow, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not list((workflow / "results/.resume").rglob("*.pt")):  # an epoch was saved
+            assert run.poll() is None and time.monotonic() < deadline, "training never started"
+            time.sleep(0.5)
+        jobs = training_jobs_of(run.pid)
+        assert jobs, "no training job found"
+        run.send_signal(signum)  # to Snakemake's process only, not its process group
+        stopped = time.monotonic()
+        run.wait(timeout=60)
+        took = time.monotonic() - stopped
+    finally:
+        run.kill()
+    assert run.returncode != 0 and took < 30, (run.returncode, took)
+    assert wait_for_orphans(run.pid, timeout=10) == []
+    logs = "".join(p.read_text() for p in (workflow / "logs").rglob("*.log"))
+    said = "stopped by signal SIGTERM: the state after epoch"
+    assert logs.count(said) == len(jobs), logs[-3000:]
+    assert list((workflow / "results/.resume").rglob("*.pt")), "the saved state was lost"
+    assert not list((workflow / "results/.resume").rglob("*.lock"))

@@ -53,19 +53,22 @@ def test_a_second_prediction_job_on_one_folder_touches_nothing_of_the_first(tmp_
     assert (out / "ensemble/kd.npz").read_bytes() == b"being written"
 
 
-def test_sigterm_stops_with_the_saved_epoch_and_where(tmp_path, data, capsys):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])  # scancel; Ctrl-C
+def test_stop_signal_stops_with_the_saved_epoch_and_where(tmp_path, data, capsys, signum):
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+
     def fit_then_term(*args, **kwargs):
         jobguard.saved(4)
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signum)
 
     with pytest.raises(SystemExit):
         with jobguard.owning(tmp_path / "resume.pt"):
             fit_then_term()
     said = capsys.readouterr().err.strip().splitlines()
-    assert len(said) == 1 and re.fullmatch(r"stopped by signal SIGTERM: the state after epoch "
-                                           r"4 is kept in .*resume.pt; rerun to continue "
-                                           r"from there", said[0])  # fmt: skip
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
+    assert len(said) == 1 and re.fullmatch(rf"stopped by signal {signum.name}: the state after "
+                                           r"epoch 4 is kept in .*resume.pt; rerun to "
+                                           r"continue from there", said[0])  # fmt: skip
+    assert {s: signal.getsignal(s) for s in before} == before  # handlers restored
 
 
 def test_training_stops_when_snakemake_is_gone(tmp_path, data, monkeypatch, capsys):
