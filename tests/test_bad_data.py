@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import snakemake
 from ensemble_distill.datasets import DataError, load_dataset, raw_files
 from ensemble_distill.io import CheckpointError, load_checkpoint, save_checkpoint
 
@@ -239,3 +240,15 @@ def test_cuda_without_a_gpu_names_the_config_key(monkeypatch):
     with pytest.raises(SystemExit, match=r"config key 'device' is 'cuda', but torch sees no GPU"):
         pick_device("cuda")
     assert pick_device("auto").type == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_a_gpu_stops_a_local_run_before_any_job(workflow_copy):
+    """The dry run passes (it cannot know where jobs will run); the local run stops before
+    its first job with the config key, not once per job after others have run."""
+    dry = snakemake("-n", "--config", "device=cuda", cwd=workflow_copy)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    run = snakemake("--cores", "1", "--config", "device=cuda", cwd=workflow_copy, timeout=300)
+    assert run.returncode != 0
+    assert "config key 'device' is 'cuda', but torch sees no GPU" in run.stdout + run.stderr
+    assert not (workflow_copy / "results").exists() and not (workflow_copy / "logs").exists()

@@ -484,3 +484,37 @@ def test_yaml_syntax_error_names_file_line_and_column(tmp_path):
         load_yaml(path)
     with pytest.raises(SystemExit, match="bad.yaml line 2"):
         main([str(path), "--base", str(REPO / "config.yaml")])
+
+
+def test_download_that_cannot_work_is_named_before_any_job(monkeypatch, tmp_path):
+    """download: true with the files absent: the host is tried at validation (a refused
+    local port stands in for an offline machine); a reachable one passes."""
+    import socket
+
+    import ensemble_distill.config as config_module
+
+    def config(download_url):
+        monkeypatch.setattr(config_module, "download_urls", lambda name: [download_url])
+        experiment = {
+            **copy.deepcopy(MNIST_EXPERIMENT),
+            "dataset": {"name": "mnist", "download": True},
+        }
+        return config_with(lambda c: (E(c).update(m=experiment), c.update(run=["m"],
+                                      data_root=str(tmp_path))))  # fmt: skip
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, not listening: connections are refused
+        with pytest.raises(ConfigError) as error:
+            validate_config(config(f"http://127.0.0.1:{port}/mnist/"))
+    said = str(error.value)
+    expected = (
+        "config key 'experiments.m.dataset.download': mnist's files are not under data_root "
+        f"'{tmp_path}' and cannot be downloaded from here (127.0.0.1: "
+    )
+    assert expected in said, said
+    assert "refused" in said and "set download: false" in said
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        validate_config(config(f"http://127.0.0.1:{server.getsockname()[1]}/mnist/"))

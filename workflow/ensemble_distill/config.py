@@ -13,8 +13,9 @@ from jsonschema import Draft202012Validator, validators
 
 from . import catalog, cifar, config_checks, plan
 from .archs import RESNET_ARCHS, teacher_layers
-from .datasets import raw_files
+from .datasets import download_urls, raw_files
 from .evalsets import FILE_OOD, GENERATED_OOD, eval_set_files
+from .io import unreachable
 from .methods import METHODS, method_of, unused_keys
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
@@ -339,6 +340,28 @@ def _checksum_mismatches(name, exp, root):
     return problems
 
 
+def _downloads_that_cannot_work(name, exp, root):
+    """Datasets set to ``download: true`` whose files are missing while their download host
+    cannot be reached from here: named before any job, not by urllib inside one."""
+    wanted = [("dataset", exp["dataset"]["name"], raw_files(exp["dataset"], root))]
+    for set_name, spec in exp["eval_sets"].items():
+        if spec["kind"] == "ood" and spec.get("download"):
+            files = raw_files({"name": spec["source"]}, root)
+            wanted.append((f"eval_sets.{set_name}", spec["source"], files))
+    problems = []
+    for key, dataset, files in wanted:
+        if key == "dataset" and not exp["dataset"].get("download"):
+            continue
+        if all(p.is_file() for p in files) or not (why := unreachable(download_urls(dataset))):
+            continue
+        problems.append(
+            f"config key 'experiments.{name}.{key}.download': {dataset}'s files are not under "
+            f"data_root '{root}' and cannot be downloaded from here ({why}); put the "
+            "official files there and set download: false"
+        )
+    return problems
+
+
 def _missing_data_files(config):
     """Dataset and OOD files of the experiments to run that are not under ``data_root``
     (checked before any job; datasets with ``download: true`` fetch theirs)."""
@@ -354,6 +377,7 @@ def _missing_data_files(config):
         ]
         problems += _official_only_corruptions(name, exp, root)
         problems += _checksum_mismatches(name, exp, root)
+        problems += _downloads_that_cannot_work(name, exp, root)
         missing = [str(p) for p in files if not p.is_file()]
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""

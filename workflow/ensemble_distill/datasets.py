@@ -319,6 +319,19 @@ def raw_files(spec, data_root=None):
     return files
 
 
+def download_urls(name):
+    """Where torchvision downloads a dataset's files from (any one of them serves)."""
+    import torchvision.datasets
+
+    if name in IDX_FILES:
+        return getattr(torchvision.datasets, IDX_FILES[name]["torchvision"]).mirrors
+    if name in cifar.CIFAR_FILES:
+        return [getattr(torchvision.datasets, cifar.CIFAR_FILES[name]["torchvision"]).url]
+    if name == "svhn":
+        return [torchvision.datasets.SVHN.split_list["test"][0]]
+    raise ValueError(f"{name} is not downloaded")
+
+
 LOADERS = {
     "spiral": load_spiral,
     "toy_regression": load_toy_regression,

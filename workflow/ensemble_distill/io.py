@@ -7,6 +7,7 @@ place, so a killed job never leaves a half-written file that looks complete.
 import hashlib
 import json
 import os
+import socket
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,23 @@ import numpy as np
 
 class DataError(RuntimeError):
     """A dataset file is missing, malformed or does not match its published checksum."""
+
+
+def unreachable(urls, timeout=5.0):
+    """Why none of ``urls`` can be reached from here (a TCP connection to its host), or None
+    when one can: a download that cannot work is named before any job runs."""
+    from urllib.parse import urlsplit
+
+    errors = []
+    for url in urls:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname, port), timeout=timeout).close()
+            return None
+        except OSError as error:
+            errors.append(f"{parts.hostname}: {error}")
+    return "; ".join(errors)
 
 
 @contextmanager

@@ -14,7 +14,8 @@ from . import jobguard
 
 def pick_device(name="auto"):
     """The job's torch device; ``cuda`` where torch sees no GPU stops with the config key
-    (it is not checked at ``snakemake -n``: a cluster's login node has no GPU, its jobs do)."""
+    (not at ``snakemake -n``: a cluster's login node has no GPU, its jobs do; a local run
+    checks before its first job, ``jobguard.check_device_here``)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
