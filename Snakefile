@@ -17,7 +17,7 @@ for var, path in (("PYTHONPATH", PACKAGE_ROOT), ("PATH", os.path.dirname(sys.exe
     os.environ[var] = os.pathsep.join(filter(None, [path, os.environ.get(var)]))
 
 from ensemble_distill.config import load_yaml, validate_config
-from ensemble_distill.jobguard import PARENT_ENV, check_device_here, pass_stop_signals_on
+from ensemble_distill.jobguard import PARENT_ENV, pass_stop_signals_on
 
 # Training jobs stop when this process is gone (jobguard.py): a SIGKILLed Snakemake cannot
 # stop them itself.
@@ -38,8 +38,10 @@ validate_config(config)
 onstart:
     # SIGTERM/SIGINT to Snakemake stop the running jobs, which save their state (jobguard.py).
     pass_stop_signals_on(local=workflow.local_exec)
-    if workflow.local_exec:  # jobs run here: a missing GPU is known before the first one
-        check_device_here(config["device"])
+    if workflow.local_exec and config["device"] == "cuda":  # jobs run here: a missing GPU
+        from ensemble_distill.jobs import pick_device  # is known before the first one
+
+        pick_device(config["device"])
 
 
 include: "workflow/rules/common.smk"

@@ -197,7 +197,7 @@ BAD_CONFIGS = {
         "dataset 'digits' has other inputs",
     ),
     "MNIST without its files": (
-        lambda c: E(c).update(m=MNIST_EXPERIMENT),
+        lambda c: E(c).update(m=copy.deepcopy(MNIST_EXPERIMENT)),
         "config key 'data_root': experiment 'm' reads data/mnist/train-images-idx3-ubyte.gz (and "
         "3 more), not found under data_root 'data'",
     ),

@@ -115,17 +115,6 @@ def pass_stop_signals_on(local):
     signal.signal(signal.SIGINT, on_int)
 
 
-def check_device_here(device):
-    """Stop a run whose jobs execute on this host (local execution) when the config asks for
-    CUDA and torch sees no GPU here: before the first job, not in each one. (Not at
-    ``snakemake -n``: it cannot know where the jobs will run, and a cluster's login node
-    has no GPU.)"""
-    if device == "cuda":
-        from .jobs import pick_device  # imports torch: only for configs that ask for CUDA
-
-        pick_device(device)
-
-
 def add_log_argument(parser):
     parser.add_argument("--log", help="the job's log, opened once the job holds its lock")
 

@@ -15,7 +15,7 @@ from . import jobguard
 def pick_device(name="auto"):
     """The job's torch device; ``cuda`` where torch sees no GPU stops with the config key
     (not at ``snakemake -n``: a cluster's login node has no GPU, its jobs do; a local run
-    checks before its first job, ``jobguard.check_device_here``)."""
+    checks before its first job: the Snakefile's ``onstart``)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

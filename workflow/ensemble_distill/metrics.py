@@ -123,17 +123,37 @@ def brier_hydra(probs, labels):
     return float(((probs**2).sum(-1) - 2 * probs[np.arange(len(labels)), labels]).mean())
 
 
+def reliability_bins(confidence, correct, bins=ECE_BINS):
+    """Equal-width confidence bins (l, u] (a confidence of 0 falls in the first): per bin the
+    number of examples, their mean confidence and their accuracy (NaN where empty). The one
+    binning of the ECE and the reliability diagrams."""
+    which = np.clip(np.ceil(np.asarray(confidence) * bins).astype(int) - 1, 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore"):
+        mean_confidence = np.bincount(which, confidence, bins) / count
+        accuracy = np.bincount(which, np.asarray(correct, float), bins) / count
+    return pd.DataFrame(
+        {
+            "lower": np.arange(bins) / bins,
+            "upper": np.arange(1, bins + 1) / bins,
+            "count": count,
+            "confidence": mean_confidence,
+            "accuracy": accuracy,
+        }
+    )
+
+
+def ece_of_bins(table):
+    """Σ_b (n_b / N) |acc_b − conf_b| over the non-empty bins."""
+    used = table[table["count"] > 0]
+    weights = used["count"] / used["count"].sum()
+    return float((weights * (used["accuracy"] - used["confidence"]).abs()).sum())
+
+
 def ece(probs, labels, bins=ECE_BINS):
     """Expected calibration error with equal-width confidence bins (l, u]."""
-    confidence = probs.max(-1)
     correct = probs.argmax(-1) == labels
-    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        in_bin = which == b
-        if in_bin.any():
-            total += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
-    return float(total)
+    return ece_of_bins(reliability_bins(probs.max(-1), correct, bins))
 
 
 # Metrics of labelled predictions: name -> (function, what it reads: the mean prediction's
@@ -208,11 +228,18 @@ def regression_metrics(mean, var, targets):
     return out
 
 
-def metric_rows(pred, keys, validation=None):
+def temperature_of(validation):
+    """The temperature fitted on a model's validation predictions (None without them)."""
+    if validation is None:
+        return None
+    return fit_temperature(predictive(validation, 0)[0], validation["labels"])
+
+
+def metric_rows(pred, keys, temperature=None):
     """Long-format rows for one prediction file; ``keys`` fill the identifying columns.
 
-    ``validation``: the same model's predictions on the validation set, on which a
-    temperature is fitted for the calibrated metrics."""
+    ``temperature``: fitted on the same model's validation predictions, for the calibrated
+    metrics."""
     rows = []
     if pred["kind"] == "gaussian":
         for s in range(len(pred["mean"])):
@@ -222,9 +249,6 @@ def metric_rows(pred, keys, validation=None):
                 for m, v in metrics.items()
             ]
         return rows
-    temperature = None
-    if validation is not None:
-        temperature = fit_temperature(predictive(validation, 0)[0], validation["labels"])
     for i, level in enumerate(pred["intensities"]):
         metrics = classification_metrics(*predictive(pred, i), pred["labels"], temperature)
         for metric, value in metrics.items():
@@ -261,8 +285,10 @@ def regression_per_example(pred, keys):
     return out
 
 
-def per_example_frame(pred, keys):
-    """One row per (intensity, example): uncertainties, confidence, correctness, coords."""
+def per_example_frame(pred, keys, temperature=None):
+    """One row per (intensity, example): uncertainties, confidence (the largest mean
+    probability), prediction and label, coords; with a ``temperature`` also the confidence
+    after temperature scaling (the prediction does not change)."""
     if pred["kind"] == "gaussian":
         return regression_per_example(pred, keys)
     frames = []
@@ -275,6 +301,8 @@ def per_example_frame(pred, keys):
         frame["label"] = pred["labels"]
         frame["prediction"] = probs.argmax(-1)
         frame["confidence"] = probs.max(-1)
+        if temperature is not None:
+            frame["calibrated_confidence"] = np.exp(scaled(log_mean, temperature).max(-1))
         for j, column in enumerate(pred.get("coords", np.empty((len(frame), 0))).T):
             frame[f"x{j}"] = column
         frames.append(frame)
@@ -309,7 +337,8 @@ def evaluate_predictions(pred, experiment, model, method, distill_seed, eval_set
         eval_set=eval_set,
         eval_kind=str(pred["eval_kind"]),
     )
-    rows = metric_rows(pred, keys, validation)
+    temperature = temperature_of(validation)
+    rows = metric_rows(pred, keys, temperature)
 
     def member(arrays, m):
         return {**arrays, **{k: arrays[k][:, m : m + 1] for k in ("log_probs", "mean", "var")
@@ -319,8 +348,8 @@ def evaluate_predictions(pred, experiment, model, method, distill_seed, eval_set
         for m, seed in enumerate(pred["seeds"]):
             single = {**keys, "model": "single", "method": "member", "distill_seed": int(seed)}
             own = member(validation, m) if validation is not None else None
-            rows += metric_rows(member(pred, m), single, own)
-    return frame(rows), per_example_frame(pred, keys)
+            rows += metric_rows(member(pred, m), single, temperature_of(own))
+    return frame(rows), per_example_frame(pred, keys, temperature)
 
 
 def mu_gap(per_example):

@@ -11,6 +11,7 @@ Usage::
     python -m ensemble_distill.tables uci --metrics uci_*/metrics.parquet --out-md ... --out-csv ...
     python -m ensemble_distill.tables diversity --metrics ... --curve ... --cost ... --test-set test
     python -m ensemble_distill.tables corruption --metrics ... --out-md ... --out-csv ...
+    python -m ensemble_distill.tables selective --per-example ... --out-md ... --out-csv ...
 """
 
 import argparse
@@ -20,8 +21,9 @@ import pandas as pd
 from .. import provenance
 from ..io import atomic_path
 from ..paper import PAPERS
+from ..selective import aurc_rows
 from .diversity import corruption_tables, diversity_tables
-from .format import collect
+from .format import collect, metric_columns_table
 from .hydra import cost_tables, mu_gap_tables, ood_tables, summary_tables, uci_tables
 
 CAPTIONS = {
@@ -46,6 +48,11 @@ CAPTIONS = {
     "corruption": "Corrupted test sets (Hendrycks & Dietterich): mean over all corruption "
     "types and severities per distillation seed, then mean ± std over seeds; c-metrics with "
     "the temperature fitted on the validation set.",
+    "selective": "Selective prediction on the test set: the area under the risk–coverage "
+    "curve (AURC, lower is better; the error rate among the inputs a model is most confident "
+    "about, averaged over coverages 1/N..1), ranking inputs by confidence (largest mean "
+    "probability) or by low model uncertainty (MU); tied scores count at their expected "
+    "error rate. Mean ± std over seeds.",
     "cost": "Parameters and FLOPs per image (counted by torch.utils.flop_counter, 1 FLOP = "
     "1 multiply or add), and the median over repeats of the time to predict 10k test images "
     "(batch 1000, one thread) in one process.",
@@ -61,6 +68,7 @@ SOURCES = {
     "cost": "cost",
     "diversity": "metrics",
     "corruption": "metrics",
+    "selective": "per_example",
 }
 
 
@@ -118,6 +126,8 @@ def main(argv=None):
         )
     elif args.command == "corruption":
         text, csv = corruption_tables(collect(args.metrics), args.models)
+    elif args.command == "selective":
+        text, csv = metric_columns_table(aurc_rows(collect(args.per_example)), args.models)
     elif args.command == "uci":
         text, csv = uci_tables(collect(args.metrics), PAPERS["hydra-uci"])
     else:

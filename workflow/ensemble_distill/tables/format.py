@@ -34,6 +34,25 @@ def wide_stats(long, index, column):
     return out.reset_index()
 
 
+def metric_columns_table(long, models):
+    """A table with a column per ``metric`` of long rows (model, method, distill_seed,
+    metric, value): mean ± std over seeds, "n/a" where a model has no such metric."""
+    csv = ordered(wide_stats(long, ["model", "method"], "metric"), models)
+    metrics = list(long["metric"].unique())
+    rows = [
+        [
+            r["model"],
+            r["n"],
+            *[
+                format_value(r[f"{m}_mean"], r[f"{m}_std"], r["n"]) if f"{m}_mean" in r else "n/a"
+                for m in metrics
+            ],
+        ]
+        for _, r in csv.iterrows()
+    ]
+    return markdown(["model", "n", *metrics], rows), csv
+
+
 def ordered(frame, models):
     frame = frame[frame["model"].isin(models)].copy()
     frame["order"] = frame["model"].map({m: i for i, m in enumerate(models)})

@@ -13,6 +13,7 @@ from .format import (
     format_se,
     format_value,
     markdown,
+    metric_columns_table,
     ordered,
     over_splits,
     paired_differences,
@@ -162,21 +163,7 @@ def mu_gap_tables(per_example, models, paper=None, paper_rows=None):
 
 
 def ood_tables(per_example, models):
-    aurocs = ood_aurocs(per_example)
-    csv = ordered(wide_stats(aurocs, ["model", "method"], "metric"), models)
-    metrics = list(aurocs["metric"].unique())
-    rows = [
-        [
-            r["model"],
-            r["n"],
-            *[
-                format_value(r[f"{m}_mean"], r[f"{m}_std"], r["n"]) if f"{m}_mean" in r else "n/a"
-                for m in metrics
-            ],
-        ]
-        for _, r in csv.iterrows()
-    ]
-    return markdown(["model", "n", *metrics], rows), csv
+    return metric_columns_table(ood_aurocs(per_example), models)
 
 
 def cost_tables(cost, paper=None, paper_rows=None):
