@@ -91,8 +91,9 @@ def test_test_set_pairs_analysis_tables_and_figures(digits):
     digits.students["be_kd"] = {**digits.students["be_ods"], "perturbation": {"kind": "none"}}
     assert digits.perturbation_pairs == {"be_ods": "be_kd"}
     assert digits.analysis == {"step": 0.0039215686, "temperature": 4.0}  # config.yaml's
-    assert digits.tables == ["summary", "cost", "mu_gap", "ood", "diversity"]
-    assert digits.figures == ["shift_curves", "ood_histograms", "diversity"]
+    assert digits.tables == ["summary", "cost", "mu_gap", "ood", "diversity", "selective"]
+    assert digits.figures == ["shift_curves", "ood_histograms", "diversity", "reliability",
+                              "risk_coverage", "training_curves"]  # fmt: skip
     assert digits.model_order == ["ensemble", "single", "kd", "be_ods", "be_kd"]
 
 
@@ -102,7 +103,10 @@ def test_whole_config_results_and_resources():
     assert "results/toy_regression/tables/summary.md" in results
     assert "results/toy_regression/figures/regression_fit.png" in results
     assert "results/spiral/figures/uncertainty_maps.png" in results
-    assert len(results) == 2 + 4 + 8  # toy: table + fit; spiral: 3 tables + maps; digits: 5 + 3
+    assert "results/toy_regression/figures/reliability.png" not in results  # regression
+    # toy: table, fit, training curves; spiral: 4 tables, maps, reliability, risk–coverage,
+    # training curves; digits: 6 tables, 6 figures
+    assert len(results) == 3 + 8 + 12
     config["run"] = ["spiral"]
     assert all(p.startswith("results/spiral/") for p in Plan(config).results)
 

@@ -12,6 +12,10 @@ Usage::
         --models ensemble kd hydra --out corruption_boxes.png
     python -m ensemble_distill.figures ood-histograms --per-example ... --models ... \
         --out ood_histograms.png
+    python -m ensemble_distill.figures reliability --per-example ... --models ... --out r.png
+    python -m ensemble_distill.figures risk-coverage --per-example ... --models ... --out r.png
+    python -m ensemble_distill.figures training-curves --checkpoints teachers=t.pt kd=s.pt \
+        --out training_curves.png
 
 Each figure is written as PNG and as PDF (same stem), with fixed metadata so that the
 same data gives the same bytes.
@@ -28,6 +32,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import provenance  # noqa: E402
+from .evaluation_figures import (  # noqa: E402
+    reliability_diagrams,
+    risk_coverage_curves,
+    training_curves,
+)
 from .io import atomic_path  # noqa: E402
 
 UNCERTAINTIES = {
@@ -288,6 +297,14 @@ def corruption_boxes(metrics, models, metric_names=CORRUPTION_BOX_METRICS):
     return fig
 
 
+# Figures of per-example Parquet files and a model order: sub-command -> function.
+PER_EXAMPLE_FIGURES = {
+    "ood-histograms": ood_histograms,
+    "reliability": reliability_diagrams,
+    "risk-coverage": risk_coverage_curves,
+}
+
+
 def by_kind(frame, kind):
     """Rows of one kind of eval set ('test', 'grid', ...; config eval_sets.<name>.kind)."""
     return frame[frame["eval_kind"] == kind].reset_index(drop=True)
@@ -314,9 +331,13 @@ def main(argv=None):
     p.add_argument("--labels", nargs="+", required=True)
     p.add_argument("--data", required=True, help="per-example Parquet of the test points")
     p.add_argument("--out", required=True)
-    p = sub.add_parser("ood-histograms")
-    p.add_argument("--per-example", nargs="+", required=True)
-    p.add_argument("--models", nargs="+", required=True)
+    for name in PER_EXAMPLE_FIGURES:
+        p = sub.add_parser(name)
+        p.add_argument("--per-example", nargs="+", required=True)
+        p.add_argument("--models", nargs="+", required=True)
+        p.add_argument("--out", required=True)
+    p = sub.add_parser("training-curves")
+    p.add_argument("--checkpoints", nargs="+", required=True, help="model=checkpoint ...")
     p.add_argument("--out", required=True)
     p = sub.add_parser("diversity")
     p.add_argument("--teachers", required=True, help="analysis teachers Parquet")
@@ -329,7 +350,13 @@ def main(argv=None):
     p.add_argument("--snr", required=True)
     p.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    inputs = []
+    checkpoints = {}  # model -> its networks' checkpoints (training-curves)
+    for pair in vars(args).get("checkpoints") or []:
+        model, path = pair.split("=", 1)
+        checkpoints.setdefault(model, []).append(path)
+    if checkpoints:
+        args.models = list(checkpoints)
+    inputs = [path for paths in checkpoints.values() for path in paths]
     for key in ("metrics", "grid", "data", "per_example", "teachers", "jacobians", "snr"):
         paths = vars(args).get(key) or []
         inputs += [paths] if isinstance(paths, str) else paths
@@ -344,9 +371,11 @@ def main(argv=None):
         data = by_kind(pd.read_parquet(args.data), "test")
         plot = regression_fit if args.command == "regression-fit" else uncertainty_maps
         fig = plot(grids, args.labels, data)
-    elif args.command == "ood-histograms":
+    elif args.command in PER_EXAMPLE_FIGURES:
         per_example = pd.concat(map(pd.read_parquet, args.per_example), ignore_index=True)
-        fig = ood_histograms(per_example, args.models)
+        fig = PER_EXAMPLE_FIGURES[args.command](per_example, args.models)
+    elif args.command == "training-curves":
+        fig = training_curves(checkpoints)
     elif args.command == "diversity":
         per_example = pd.concat(map(pd.read_parquet, args.per_example), ignore_index=True)
         fig = diversity_plots(pd.read_parquet(args.teachers), per_example, args.models,

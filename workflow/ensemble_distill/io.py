@@ -172,6 +172,33 @@ def load_checkpoint(path):
         ) from None
 
 
+def checkpoint_values(path):
+    """A checkpoint's plain values (spec, seeds, training history; tensors left out), read
+    from the safetensors header alone: no tensor is loaded and torch is not needed (the
+    format: an 8-byte little-endian header length, then the JSON header)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(size))
+        skeleton = json.loads(header["__metadata__"]["payload"])
+    except Exception as error:
+        raise CheckpointError(
+            f"cannot read the header of checkpoint {path} ({type(error).__name__}: {error}); "
+            "it is truncated or was not written by ensemble-distill as safetensors: delete "
+            "it and rerun the job that makes it"
+        ) from None
+    values = {k: v for k, v in skeleton.items() if k != "state_dicts"}
+    return _decode(values, tensors=_NoTensors())
+
+
+class _NoTensors(dict):
+    """Stands for a checkpoint's tensors where only its plain values are read: None each."""
+
+    def __missing__(self, name):
+        return None
+
+
 def file_sha256(path, chunk=1 << 20):
     digest = hashlib.sha256()
     with open(path, "rb") as f:

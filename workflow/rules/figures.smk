@@ -6,6 +6,9 @@ localrules:
     plot_regression_fit,
     plot_diversity,
     plot_jacobians,
+    plot_reliability,
+    plot_risk_coverage,
+    plot_training_curves,
 
 
 # Every figure has this shape: one `figures` sub-command reading its inputs (params.args).
@@ -124,3 +127,51 @@ use rule plot_shift_curves as plot_jacobians with:
     params:
         command="jacobians",
         args=lambda wc, input: f"--jacobians {input.jacobians} --snr {input.snr}",
+
+
+# Reliability diagrams: accuracy per confidence bin before and after temperature scaling.
+use rule plot_ood_histograms as plot_reliability with:
+    output:
+        **figure_outputs("plot_reliability", "reliability.rst"),
+    log:
+        "logs/plot_reliability/{exp}.log",
+    benchmark:
+        "benchmarks/plot_reliability/{exp}.tsv"
+    params:
+        command="reliability",
+        args=lambda wc: (
+            f"{get_eval_files('per-example', 'per_example', 'models')(wc)} "
+            f"--models ensemble {' '.join(P(wc).students)}"
+        ),
+
+
+use rule plot_reliability as plot_risk_coverage with:
+    output:
+        **figure_outputs("plot_risk_coverage", "risk_coverage.rst"),
+    log:
+        "logs/plot_risk_coverage/{exp}.log",
+    benchmark:
+        "benchmarks/plot_risk_coverage/{exp}.tsv"
+    params:
+        command="risk-coverage",
+        args=lambda wc: (
+            f"{get_eval_files('per-example', 'per_example', 'models')(wc)} "
+            f"--models ensemble {' '.join(P(wc).students)}"
+        ),
+
+
+# Every network's train and validation loss per epoch, from the checkpoints' histories.
+use rule plot_shift_curves as plot_training_curves with:
+    input:
+        code=code("figures"),
+        teachers=lambda wc: manifests(P(wc).teacher_dirs()),
+        students=lambda wc: manifests(P(wc).student_dirs(P(wc).students)),
+    output:
+        **figure_outputs("plot_training_curves", "training_curves.rst"),
+    log:
+        "logs/plot_training_curves/{exp}.log",
+    benchmark:
+        "benchmarks/plot_training_curves/{exp}.tsv"
+    params:
+        command="training-curves",
+        args=lambda wc: f"--checkpoints {' '.join(P(wc).training_checkpoints)}",

@@ -7,6 +7,7 @@ localrules:
     uci_table,
     diversity_table,
     corruption_table,
+    selective_table,
 
 
 rule collect_metrics:
@@ -81,6 +82,20 @@ use rule summary_table as ood_table with:
         "benchmarks/ood_table/{exp}.tsv"
     params:
         command="ood",
+        inputs=get_eval_files("per-example", "per_example", "models"),
+        options=get_rows,
+
+
+# Selective prediction: AURC by confidence and by model uncertainty (selective.py).
+use rule ood_table as selective_table with:
+    output:
+        **table_outputs("selective_table", "selective.rst"),
+    log:
+        "logs/selective_table/{exp}.log",
+    benchmark:
+        "benchmarks/selective_table/{exp}.tsv"
+    params:
+        command="selective",
         inputs=get_eval_files("per-example", "per_example", "models"),
         options=get_rows,
 

@@ -143,6 +143,13 @@ class Experiment:
             out += [checkpoint(folders[s], s) for s in seeds]
         return out
 
+    @property
+    def training_checkpoints(self):
+        """'model=checkpoint' of every trained network (teachers first), whose histories the
+        training-curves figure plots."""
+        pairs = [f"teachers={c}" for c in self.teacher_checkpoints()]
+        return pairs + [f"{s}={c}" for s in self.students for c in self.student_checkpoints([s])]
+
     def resume(self, rule, **wildcards):
         return RESUME[rule].format(exp=self.name, **wildcards)
 
@@ -305,6 +312,8 @@ class Experiment:
             out.append("diversity")
         if self.eval_sets_of_kind("corrupt"):
             out.append("corruption")
+        if self.test_set:
+            out.append("selective")
         return out
 
     @property
@@ -322,6 +331,9 @@ class Experiment:
             out.append("diversity")
             if all(self.jacobian_students):
                 out.append("jacobians")
+        if self.test_set and not self.is_regression:
+            out += ["reliability", "risk_coverage"]
+        out.append("training_curves")
         return out
 
     @property

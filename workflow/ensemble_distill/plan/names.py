@@ -27,7 +27,7 @@ WILDCARDS = {  # Snakemake's wildcard constraints
 
 # --- output paths, by rule --------------------------------------------------------------
 EXP = "results/{exp}"
-TABLES = ("summary", "cost", "mu_gap", "ood", "diversity", "corruption")
+TABLES = ("summary", "cost", "mu_gap", "ood", "diversity", "corruption", "selective")
 FIGURES = (
     "shift_curves",
     "corruption_boxes",
@@ -36,6 +36,9 @@ FIGURES = (
     "ood_histograms",
     "diversity",
     "jacobians",
+    "reliability",
+    "risk_coverage",
+    "training_curves",
 )
 
 

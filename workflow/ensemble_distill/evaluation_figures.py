@@ -1,0 +1,122 @@
+"""Figures of the evaluation researchers expect beside the tables: reliability diagrams,
+risk–coverage curves (from per-example Parquet) and training curves (from the histories in
+the checkpoints' headers; no tensor is loaded). Sub-commands of ``figures``."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .io import checkpoint_values
+from .metrics import ece_of_bins, reliability_bins
+from .selective import SCORES, mean_curves, test_inputs
+
+
+def first_seed(part):
+    """One network per model: the first distillation seed (the ensemble has none)."""
+    seeds = part["distill_seed"]
+    return part[seeds.isna() | (seeds == seeds.min())]
+
+
+def reliability_diagrams(per_example, models):
+    """Per model (a column): accuracy per confidence bin before and after temperature
+    scaling, the diagonal, and below it the share of test inputs per bin; the ECE of the
+    same 15 bins as the tables' in the legend."""
+    fig, axes = plt.subplots(2, len(models), squeeze=False, sharex=True,
+                             figsize=(2.6 * len(models), 4.6), height_ratios=[3, 1])  # fmt: skip
+    for col, model in enumerate(models):
+        part = first_seed(test_inputs(per_example[per_example["model"] == model]))
+        correct = (part["prediction"] == part["label"]).to_numpy()
+        top, bottom = axes[0, col], axes[1, col]
+        top.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls=":")
+        columns = {"before": "confidence", "after TS": "calibrated_confidence"}
+        for (label, column), style in zip(columns.items(), ("C7", "C0"), strict=True):
+            if column not in part or part[column].isna().all():
+                continue
+            bins = reliability_bins(part[column].to_numpy(), correct)
+            ece = ece_of_bins(bins)
+            centres = (bins["lower"] + bins["upper"]) / 2
+            width = 1 / len(bins)
+            top.bar(centres, bins["accuracy"].fillna(0), width=width, alpha=0.45, color=style,
+                    edgecolor=style, label=f"{label}: ECE {ece:.4f}")  # fmt: skip
+            bottom.bar(centres, bins["count"] / bins["count"].sum(), width=width, alpha=0.45,
+                       color=style)  # fmt: skip
+        seed = part["distill_seed"].dropna().unique()
+        top.set_title(model + (f" (seed {int(seed[0])})" if len(seed) else ""), fontsize=9)
+        top.set_xlim(0, 1), top.set_ylim(0, 1)
+        top.legend(fontsize=7, loc="upper left")
+        bottom.set_xlabel("confidence")
+    axes[0, 0].set_ylabel("accuracy")
+    axes[1, 0].set_ylabel("share of inputs")
+    fig.tight_layout()
+    return fig
+
+
+def risk_coverage_curves(per_example, models):
+    """Risk against coverage per model, ranking by confidence and by low MU (models that
+    have it); each curve the mean over seeds, its AURC (= the table's mean) in the legend."""
+    fig, axes = plt.subplots(1, len(SCORES), squeeze=False, figsize=(5 * len(SCORES), 3.6))
+    for ax, score in zip(axes[0], SCORES, strict=True):
+        curves = mean_curves(per_example[per_example["model"].isin(models)], score)
+        for model in (m for m in models if m in curves):
+            coverage, risk, n = curves[model]
+            ax.plot(coverage, risk, lw=1.2, color=f"C{models.index(model) % 10}",
+                    label=f"{model}: AURC {risk.mean():.4f} (n={n})")  # fmt: skip
+        ax.set_title(f"ranked by {'confidence' if score == 'confidence' else 'low MU'}",
+                     fontsize=9)  # fmt: skip
+        ax.set_xlabel("coverage")
+        ax.set_ylabel("risk (error rate of the accepted)")
+        ax.set_xlim(0, 1)
+        if curves:
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "n/a: no model has MU", ha="center", transform=ax.transAxes)
+    fig.tight_layout()
+    return fig
+
+
+def phases(history):
+    """Split a history at each restart of the epoch count (Hydra: Hinton, then heads)."""
+    out = []
+    for record in history:
+        if not out or record["epoch"] <= out[-1][-1]["epoch"]:
+            out.append([])
+        out[-1].append(record)
+    return out
+
+
+def best_epoch(history):
+    """Index (in the whole history) of the kept epoch: the lowest finite validation loss
+    of the last phase, or its last epoch where there is none (no validation set)."""
+    last = phases(history)[-1]
+    start = len(history) - len(last)
+    val = np.array([r["val_loss"] if r["val_loss"] is not None else np.nan for r in last], float)
+    if np.isfinite(val).any():
+        return start + int(np.nanargmin(val))
+    return len(history) - 1
+
+
+def training_curves(checkpoints):
+    """One panel per model (teachers, each student): every network's train (solid) and
+    validation (dashed) loss per epoch, the kept epoch marked, phase starts dotted."""
+    fig, axes = plt.subplots(1, len(checkpoints), squeeze=False,
+                             figsize=(3.4 * len(checkpoints), 3.2))  # fmt: skip
+    for ax, (model, paths) in zip(axes[0], checkpoints.items(), strict=True):
+        for i, path in enumerate(paths):
+            for history in checkpoint_values(path)["history"]:  # one per replica
+                epochs = np.arange(1, len(history) + 1)
+                color = f"C{i % 10}"
+                train = [r["train_loss"] for r in history]
+                val = [np.nan if r["val_loss"] is None else r["val_loss"] for r in history]
+                ax.plot(epochs, train, color=color, lw=0.9)
+                ax.plot(epochs, val, color=color, lw=0.9, ls="--")
+                best = best_epoch(history)
+                ax.plot(epochs[best], val[best] if np.isfinite(val[best]) else train[best],
+                        "o", color=color, ms=4)  # fmt: skip
+        starts = np.cumsum([len(p) for p in phases(history)])[:-1]
+        for start in starts:
+            ax.axvline(start + 0.5, color="0.6", lw=0.8, ls=":")
+        ax.set_title(f"{model} ({len(paths)} network{'s' * (len(paths) > 1)})", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_yscale("log")
+    axes[0, 0].set_ylabel("loss (solid: train, dashed: validation)")
+    fig.tight_layout()
+    return fig
