@@ -42,10 +42,6 @@ DATASETS = {
 }
 
 
-# CIFAR-C types that exist only as the official files (corruptions.py generates the others).
-OFFICIAL_ONLY_CORRUPTIONS = ("motion_blur", "snow", "frost", "spatter")
-
-
 def facts(name):
     return DATASETS[name]
 

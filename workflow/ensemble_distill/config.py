@@ -301,25 +301,6 @@ def _semantic_problems(config, raw):
     return problems or _missing_data_files(config)
 
 
-def _official_only_corruptions(name, exp, root):
-    """Corruptions that cannot be generated need their official CIFAR-C file."""
-    problems = []
-    for set_name, spec in exp["eval_sets"].items():
-        if spec["kind"] != "corrupt" or spec["corruption"] not in catalog.OFFICIAL_ONLY_CORRUPTIONS:
-            continue
-        where = f"config key 'experiments.{name}.eval_sets.{set_name}"
-        files = eval_set_files({**spec, "source": "official"}, root, exp["dataset"]["name"])
-        if spec.get("source") == "generated":
-            problems.append(f"{where}.source': '{spec['corruption']}' cannot be generated; "
-                            "use the official file (source: auto or official)")  # fmt: skip
-        elif not all(p.is_file() for p in files):
-            problems.append(
-                f"{where}.corruption': '{spec['corruption']}' exists only as the official file "
-                f"{', '.join(map(str, files))}, not found under data_root '{root}'"
-            )
-    return problems
-
-
 def _checksum_mismatches(name, exp, root):
     """Official files (CIFAR, SVHN) that are present but not the published ones, where the
     config asks to verify them: found before any job, not by prepare_dataset."""
@@ -375,7 +356,6 @@ def _missing_data_files(config):
             for spec in exp["eval_sets"].values()
             for p in eval_set_files(spec, root, exp["dataset"]["name"])
         ]
-        problems += _official_only_corruptions(name, exp, root)
         problems += _checksum_mismatches(name, exp, root)
         problems += _downloads_that_cannot_work(name, exp, root)
         missing = [str(p) for p in files if not p.is_file()]
