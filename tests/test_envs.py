@@ -31,7 +31,8 @@ def test_every_rule_uses_an_existing_env():
 
 
 # Import name -> distribution name where they differ.
-DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow"}
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow",
+                 "cv2": "opencv-python-headless"}  # fmt: skip
 
 
 def third_party_imports(files):
