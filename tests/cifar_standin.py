@@ -106,3 +106,41 @@ def tiny_config(config_name, data_root, students=None):
             exp["students"] = {k: v for k, v in exp["students"].items() if k in students}
     return {"run": run, "device": "cpu", "data_root": str(data_root),
             "experiments": experiments}  # fmt: skip
+
+
+def write_tinyimagenet_standin(root, classes=5, per_class=12, test=20, seed=0, archive=False):
+    """Tiny ImageNet's layout (wnids.txt, train/<wnid>/images/<wnid>_<i>.JPEG, val/images +
+    val_annotations.txt) with 64x64 JPEGs of a per-class colour; also zipped as the
+    official archive with ``archive``. Returns the sorted wnids and the test labels."""
+    import zipfile
+
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder = root / "tiny-imagenet-200"
+    wnids = [f"n{1000 + 7 * k:08d}" for k in range(classes)][::-1]  # not in sorted order
+    colours = rng.integers(40, 216, size=(classes, 3))
+
+    def jpeg(path, label):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        noise = rng.normal(0, 20, size=(64, 64, 3))
+        pixels = np.clip(colours[label] + noise, 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(path, quality=95)
+
+    (folder).mkdir(parents=True, exist_ok=True)
+    (folder / "wnids.txt").write_text("".join(f"{w}\n" for w in wnids))
+    for label, wnid in enumerate(wnids):
+        for i in range(per_class):
+            jpeg(folder / "train" / wnid / "images" / f"{wnid}_{i}.JPEG", label)
+        (folder / "train" / wnid / f"{wnid}_boxes.txt").write_text("")
+    labels = rng.integers(0, classes, size=test)
+    lines = []
+    for i, label in enumerate(labels):
+        jpeg(folder / "val" / "images" / f"val_{i}.JPEG", label)
+        lines.append(f"val_{i}.JPEG\t{wnids[label]}\t0\t0\t63\t63\n")
+    (folder / "val" / "val_annotations.txt").write_text("".join(lines))
+    if archive:
+        with zipfile.ZipFile(root / "tiny-imagenet-200.zip", "w") as zf:
+            for path in sorted(folder.rglob("*")):
+                zf.write(path, path.relative_to(root))
+    return sorted(wnids), [sorted(wnids).index(wnids[k]) for k in labels]

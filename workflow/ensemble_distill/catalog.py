@@ -30,6 +30,10 @@ def image(shape, stats=None, extra=frozenset()):
 CIFAR10_STATS = ([0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616])
 CIFAR100_STATS = ([0.5071, 0.4865, 0.4409], [0.2673, 0.2564, 0.2762])
 
+# Tiny ImageNet's training-set channel statistics as its baselines use them (not recomputed
+# here: the data cannot be downloaded on these machines).
+TINYIMAGENET_STATS = ([0.4802, 0.4481, 0.3975], [0.2302, 0.2265, 0.2262])
+
 DATASETS = {
     "spiral": DatasetFacts(eval_kinds=LABELLED | {"grid"}),  # 2-D inputs
     "toy_regression": DatasetFacts(task="regression", eval_kinds=frozenset({"test", "grid"})),
@@ -39,6 +43,7 @@ DATASETS = {
     "fashion_mnist": image((1, 28, 28)),
     "cifar10": image((3, 32, 32), CIFAR10_STATS, frozenset({"corrupt"})),
     "cifar100": image((3, 32, 32), CIFAR100_STATS, frozenset({"corrupt"})),
+    "tinyimagenet": image((3, 64, 64), TINYIMAGENET_STATS),
 }
 
 

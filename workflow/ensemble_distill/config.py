@@ -11,11 +11,11 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from . import catalog, cifar, config_checks, plan
+from . import catalog, cifar, config_checks, plan, tinyimagenet
 from .archs import RESNET_ARCHS, teacher_layers
 from .datasets import download_urls, raw_files
 from .evalsets import FILE_OOD, GENERATED_OOD, eval_set_files
-from .io import unreachable
+from .io import DataError, unreachable
 from .methods import METHODS, method_of, unused_keys
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
@@ -321,6 +321,18 @@ def _checksum_mismatches(name, exp, root):
     return problems
 
 
+def _unreadable_archives(name, exp, root):
+    """Tiny ImageNet: the archive's MD5 under verify, or an extracted folder without it."""
+    dataset = exp["dataset"]
+    if dataset["name"] != "tinyimagenet" or not all(p.exists() for p in raw_files(dataset, root)):
+        return []  # absent files are reported once, by _missing_data_files
+    try:
+        tinyimagenet.open_source(root, dataset.get("verify", True))
+    except DataError as error:
+        return [f"config key 'experiments.{name}.dataset.verify': {error}"]
+    return []
+
+
 def _downloads_that_cannot_work(name, exp, root):
     """Datasets set to ``download: true`` whose files are missing while their download host
     cannot be reached from here: named before any job, not by urllib inside one."""
@@ -358,6 +370,7 @@ def _missing_data_files(config):
         ]
         problems += _checksum_mismatches(name, exp, root)
         problems += _downloads_that_cannot_work(name, exp, root)
+        problems += _unreadable_archives(name, exp, root)
         missing = [str(p) for p in files if not p.is_file()]
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""

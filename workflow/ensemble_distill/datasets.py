@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cifar, provenance
+from . import cifar, provenance, tinyimagenet
 from .idx import IDX_FILES, MNIST_VAL, idx_path, load_idx_split
 from .io import DataError, load_npz, save_npz
 
@@ -296,6 +296,18 @@ def load_cifar_like(spec, data_root=None):
     return Dataset(name, *splits["train"], *splits["val"], *splits["test"], num_classes=classes)
 
 
+def load_tinyimagenet(spec, data_root=None):
+    """Tiny ImageNet as uint8 64x64 images (tinyimagenet.py): per class the first images
+    train and the last ``val_per_class`` validate; the official validation set is the test
+    set. ``subset`` keeps the first n of a split (tests)."""
+    splits, classes = tinyimagenet.load_tinyimagenet_arrays(
+        data_root, verify=spec.get("verify", True), val_per_class=spec.get("val_per_class", 50),
+        limits=spec.get("subset"),
+    )  # fmt: skip
+    return Dataset(spec["name"], *splits["train"], *splits["val"], *splits["test"],
+                   num_classes=classes)  # fmt: skip
+
+
 def raw_files(spec, data_root=None):
     """The files a dataset is read from (none for generated sets): the rules declare them as
     inputs, so replacing or editing one reruns what depends on it."""
@@ -306,6 +318,8 @@ def raw_files(spec, data_root=None):
         return cifar.cifar_paths(name, data_root)
     if name == "svhn":
         return [cifar.svhn_path(data_root)]
+    if name == "tinyimagenet":
+        return tinyimagenet.raw_files(data_root)
     if name != "uci":
         return []
     folder = Path(data_root or ".") / "uci" / UCI_FOLDERS[spec["set"]] / "data"
@@ -341,6 +355,7 @@ LOADERS = {
     "fashion_mnist": load_mnist_like,
     "cifar10": load_cifar_like,
     "cifar100": load_cifar_like,
+    "tinyimagenet": load_tinyimagenet,
 }
 
 
