@@ -3,6 +3,7 @@
     python -m ensemble_distill.audit --experiment digits --model hydra --metric nll --eval-set test
     python -m ensemble_distill.audit results/spiral/figures/uncertainty_maps.png
     python -m ensemble_distill.audit --all --experiment digits
+    python -m ensemble_distill.audit --rerun results/digits/metrics/all/kd/seed0.parquet
 
 A table cell is found in ``results/<experiment>/metrics.parquet`` (the rows behind it and
 their mean are printed). From there the provenance records (Parquet metadata, sidecar
@@ -11,7 +12,8 @@ eval sets and the dataset to the raw data files, printing for each artifact its 
 config hash, seeds, host and SLURM job. Every file is compared with the hash its own record
 holds (for Parquet files, of their data) and with the hash each consumer recorded; the exit
 status is 1 when any differs or a file is missing. ``--all`` checks every artifact of an
-experiment this way, one level deep each.
+experiment this way, one level deep each. ``--rerun`` re-executes the job that made an
+artifact in a scratch folder and compares the results (rerun.py).
 """
 
 import argparse
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import plan, provenance
+from . import plan, provenance, rerun
 from .io import file_sha256
 
 
@@ -201,6 +203,19 @@ def audit_cell(audit, experiment, model, metric, eval_set):
         audit.walk(path, sha, by=table, depth=1, record=record["upstream"][path])
 
 
+def rerun_and_report(args):
+    """Exit status: 0 identical or within tolerance, 1 differs, 2 refused."""
+    if not args.artifact:
+        raise SystemExit("--rerun needs an ARTIFACT path")
+    try:
+        verdict, lines = rerun.rerun(args.artifact, args.root, args.scratch)
+    except rerun.Refused as refused:
+        print(f"refused: {refused}")
+        return 2
+    print("\n".join(lines))
+    return 1 if verdict == "differs" else 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("artifact", nargs="?", help="a figure, table or any other artifact")
@@ -212,7 +227,13 @@ def main(argv=None):
                         help="check every artifact of --experiment (or of results/)")  # fmt: skip
     parser.add_argument("--root", default=".", help="the workflow folder (holds results/)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every job's config")
+    parser.add_argument(
+        "--rerun", action="store_true", help="rerun the job that made ARTIFACT and compare"
+    )
+    parser.add_argument("--scratch", help="where --rerun writes (default: a new temporary folder)")
     args = parser.parse_args(argv)
+    if args.rerun:
+        sys.exit(rerun_and_report(args))
     cell = (args.experiment, args.model, args.metric, args.eval_set)
     audit = Audit(args.root, args.verbose)
     if args.all:

@@ -1,0 +1,101 @@
+"""Audit by re-execution (rerun.py): a job rerun from its provenance record in a scratch
+folder writes the same bytes; a tampered artifact is reported with what differs; changed
+inputs refuse the rerun before anything runs; nothing in results/ is written."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO
+from ensemble_distill.io import file_sha256, load_checkpoint, load_npz, save_checkpoint, save_npz
+
+pytestmark = pytest.mark.slow
+TEACHER = "results/img/teachers/seeds5-7/seed5/model.pt"
+METRICS = "results/img/metrics/all/hydra/seed0.parquet"
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory):
+    """The tiny config's digits experiment ('img'), run once for every test here."""
+    root = tmp_path_factory.mktemp("rerun")
+    for name in ("Snakefile",):
+        shutil.copy(REPO / name, root / name)
+    for name in ("workflow", "profiles", "envs"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "config.yaml").write_text((REPO / "tests/configs/tiny.yaml").read_text()
+                                      + "run: [img]\n")  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=root,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+def audit_rerun(workflow, artifact, *more):
+    command = [sys.executable, "-m", "ensemble_distill.audit", "--rerun", artifact, *more]
+    return subprocess.run(command, cwd=workflow, capture_output=True, text=True)
+
+
+def hashes(folder):
+    return {p: file_sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_checkpoint_and_metrics_rerun_identical_and_results_untouched(workflow, tmp_path):
+    before = hashes(workflow / "results")
+    teacher = audit_rerun(workflow, TEACHER, "--scratch", str(tmp_path / "a"))
+    assert teacher.returncode == 0, teacher.stdout + teacher.stderr
+    assert f"{TEACHER}: identical\n  byte-identical" in teacher.stdout
+    assert (tmp_path / "a" / TEACHER).is_file() and not (tmp_path / "a" / TEACHER).is_symlink()
+    metrics = audit_rerun(workflow, METRICS, "--scratch", str(tmp_path / "b"))
+    assert metrics.returncode == 0, metrics.stdout + metrics.stderr
+    assert f"{METRICS}: identical\n  identical data" in metrics.stdout
+    assert hashes(workflow / "results") == before
+
+
+def test_a_tampered_output_is_reported_with_what_differs(workflow, tmp_path):
+    path = workflow / METRICS.replace("metrics/all", "predictions/all").replace(".parquet", ".npz")
+    original = path.read_bytes()
+    arrays = load_npz(path)
+    name = next(k for k, v in arrays.items() if np.asarray(v).dtype.kind == "f")
+    arrays[name] = np.asarray(arrays[name]).copy()
+    arrays[name].flat[0] += 0.25
+    save_npz(path, **arrays)
+    try:
+        result = audit_rerun(workflow, str(path.relative_to(workflow)))
+    finally:
+        path.write_bytes(original)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert ": differs" in result.stdout and f"{name}: largest |difference| 0.25" in result.stdout
+
+    checkpoint = workflow / TEACHER
+    original = checkpoint.read_bytes()
+    payload = load_checkpoint(checkpoint)
+    key = sorted(payload["state_dicts"][0])[0]
+    payload["state_dicts"][0][key] = payload["state_dicts"][0][key] + 1e-3
+    save_checkpoint(checkpoint, **payload)
+    try:
+        result = audit_rerun(workflow, TEACHER)
+    finally:
+        checkpoint.write_bytes(original)
+    assert result.returncode == 1 and f"state_dicts.0.{key}: largest |difference| 0.001" in (
+        result.stdout
+    ), result.stdout
+
+
+def test_changed_inputs_refuse_before_anything_runs(workflow, tmp_path):
+    data = workflow / "results/img/dataset.npz"
+    original = data.read_bytes()
+    arrays = load_npz(data)
+    arrays["x_train"] = np.asarray(arrays["x_train"]).copy()
+    arrays["x_train"].flat[0] += 1
+    save_npz(data, **arrays)
+    try:
+        result = audit_rerun(workflow, TEACHER, "--scratch", str(tmp_path / "never"))
+    finally:
+        data.write_bytes(original)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "refused: inputs of" in result.stdout and "results/img/dataset.npz: sha256" in (
+        result.stdout
+    )
+    assert not (tmp_path / "never").exists()  # nothing ran
