@@ -45,12 +45,20 @@ onstart:
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/teachers.smk"
-include: "workflow/rules/distill.smk"
-include: "workflow/rules/evaluate.smk"
+
+
+# From a results bundle (bundle.py) only tables, figures and the report: its files are
+# their inputs, and no job that needs data or checkpoints exists to be planned.
+if not config["bundle"]:
+
+    include: "workflow/rules/data.smk"
+    include: "workflow/rules/teachers.smk"
+    include: "workflow/rules/distill.smk"
+    include: "workflow/rules/evaluate.smk"
+    include: "workflow/rules/analysis.smk"
+
+
 include: "workflow/rules/tables.smk"
-include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 
@@ -58,6 +66,6 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         PLAN.results,
-        PLAN.manifests,  # a folder changed since its job wrote it is rebuilt (manifest.py)
+        [] if config["bundle"] else PLAN.manifests,  # changed folders rebuilt (manifest.py)
         out("provenance_summary", "csv"),
     default_target: True

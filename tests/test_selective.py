@@ -120,7 +120,8 @@ def test_training_histories_phases_and_the_kept_epoch(tmp_path):
     validation loss of the last phase (index 3), not of the whole history (index 1); without
     validation losses the last epoch is kept. Read from the header, no tensor loaded."""
     import torch
-    from ensemble_distill.evaluation_figures import best_epoch, phases, training_curves
+    from ensemble_distill.evaluation_figures import training_curves
+    from ensemble_distill.histories import best_epoch, histories_frame, phases
     from ensemble_distill.io import checkpoint_values, save_checkpoint
 
     hydra = [record(1, 2.0, 1.0), record(2, 1.0, 0.1), record(1, 0.9, 0.5), record(2, 0.8, 0.3),
@@ -133,7 +134,11 @@ def test_training_histories_phases_and_the_kept_epoch(tmp_path):
                     history=[hydra], seed=4)  # fmt: skip
     values = checkpoint_values(path)
     assert values == {"spec": {"arch": "mlp"}, "history": [hydra], "seed": 4}
-    training_curves({"hydra": [path]})  # draws without error
+    frame = histories_frame({"hydra": [path]})
+    assert frame["step"].tolist() == [1, 2, 3, 4, 5] and frame["phase"].tolist() == [0, 0, 1, 1, 1]
+    assert frame["kept"].tolist() == [False, False, False, True, False]
+    assert (frame["network"] == 4).all() and frame["val_loss"].tolist()[3] == 0.3
+    training_curves(frame)  # draws without error
     path.write_bytes(path.read_bytes()[:5])  # truncated: named
     with pytest.raises(Exception, match=r"cannot read the header of checkpoint .*model.pt"):
         checkpoint_values(path)

@@ -83,6 +83,14 @@ def _merge(base, update):
     return out
 
 
+def merged_config_files(paths):
+    """The merge of config files as Snakemake merges ``--configfile`` (not validated)."""
+    config = {}
+    for path in paths:
+        config = _merge(config, load_yaml(path))
+    return config
+
+
 def main(argv=None):
     """Check config files before a run: ``python -m ensemble_distill.config configs/x.yaml``
     validates config.yaml merged with the given files, as Snakemake merges --configfile."""
@@ -94,10 +102,7 @@ def main(argv=None):
     parser.add_argument("--base", default="config.yaml")
     args = parser.parse_args(argv)
     try:
-        config = load_yaml(args.base)
-        for path in args.files:
-            config = _merge(config, load_yaml(path))
-        validate_config(config)
+        validate_config(merged_config_files([args.base, *args.files]))
     except ConfigError as error:
         sys.exit(str(error))
     print(f"valid: {' + '.join([args.base, *args.files])}")
@@ -298,7 +303,9 @@ def _semantic_problems(config, raw):
                     "heads copy the teacher's last residual blocks (type: copy), found 'mlp'"
                 )
         problems += config_checks.experiment(name, exp, raw.get("experiments", {}).get(name, {}))
-    return problems or _missing_data_files(config)
+    if problems or config.get("bundle"):  # a bundle's tables need no data (bundle.py)
+        return problems
+    return _missing_data_files(config)
 
 
 def _checksum_mismatches(name, exp, root):

@@ -1,11 +1,10 @@
 """Figures of the evaluation researchers expect beside the tables: reliability diagrams,
-risk–coverage curves (from per-example Parquet) and training curves (from the histories in
-the checkpoints' headers; no tensor is loaded). Sub-commands of ``figures``."""
+risk–coverage curves (from per-example Parquet) and training curves (from the histories
+table, ``histories.py``). Sub-commands of ``figures``."""
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .io import checkpoint_values
 from .metrics import ece_of_bins, reliability_bins
 from .selective import SCORES, mean_curves, test_inputs
 
@@ -73,48 +72,26 @@ def risk_coverage_curves(per_example, models):
     return fig
 
 
-def phases(history):
-    """Split a history at each restart of the epoch count (Hydra: Hinton, then heads)."""
-    out = []
-    for record in history:
-        if not out or record["epoch"] <= out[-1][-1]["epoch"]:
-            out.append([])
-        out[-1].append(record)
-    return out
-
-
-def best_epoch(history):
-    """Index (in the whole history) of the kept epoch: the lowest finite validation loss
-    of the last phase, or its last epoch where there is none (no validation set)."""
-    last = phases(history)[-1]
-    start = len(history) - len(last)
-    val = np.array([r["val_loss"] if r["val_loss"] is not None else np.nan for r in last], float)
-    if np.isfinite(val).any():
-        return start + int(np.nanargmin(val))
-    return len(history) - 1
-
-
-def training_curves(checkpoints):
-    """One panel per model (teachers, each student): every network's train (solid) and
-    validation (dashed) loss per epoch, the kept epoch marked, phase starts dotted."""
-    fig, axes = plt.subplots(1, len(checkpoints), squeeze=False,
-                             figsize=(3.4 * len(checkpoints), 3.2))  # fmt: skip
-    for ax, (model, paths) in zip(axes[0], checkpoints.items(), strict=True):
-        for i, path in enumerate(paths):
-            for history in checkpoint_values(path)["history"]:  # one per replica
-                epochs = np.arange(1, len(history) + 1)
-                color = f"C{i % 10}"
-                train = [r["train_loss"] for r in history]
-                val = [np.nan if r["val_loss"] is None else r["val_loss"] for r in history]
-                ax.plot(epochs, train, color=color, lw=0.9)
-                ax.plot(epochs, val, color=color, lw=0.9, ls="--")
-                best = best_epoch(history)
-                ax.plot(epochs[best], val[best] if np.isfinite(val[best]) else train[best],
-                        "o", color=color, ms=4)  # fmt: skip
-        starts = np.cumsum([len(p) for p in phases(history)])[:-1]
-        for start in starts:
-            ax.axvline(start + 0.5, color="0.6", lw=0.8, ls=":")
-        ax.set_title(f"{model} ({len(paths)} network{'s' * (len(paths) > 1)})", fontsize=9)
+def training_curves(histories):
+    """One panel per model (teachers, each student; ``histories.py``'s table): every
+    network's train (solid) and validation (dashed) loss per epoch, the kept epoch marked,
+    the start of a second phase dotted."""
+    models = list(dict.fromkeys(histories["model"]))
+    fig, axes = plt.subplots(1, len(models), squeeze=False, figsize=(3.4 * len(models), 3.2))
+    for ax, model in zip(axes[0], models, strict=True):
+        part = histories[histories["model"] == model]
+        networks = part.groupby(["network", "replica"], sort=False)
+        for i, (_, net) in enumerate(networks):
+            color = f"C{i % 10}"
+            ax.plot(net["step"], net["train_loss"], color=color, lw=0.9)
+            ax.plot(net["step"], net["val_loss"], color=color, lw=0.9, ls="--")
+            kept = net[net["kept"]].iloc[0]
+            y = kept["val_loss"] if np.isfinite(kept["val_loss"]) else kept["train_loss"]
+            ax.plot(kept["step"], y, "o", color=color, ms=4)
+        for start in part.loc[part["phase"] > part["phase"].shift(), "step"].unique():
+            ax.axvline(start - 0.5, color="0.6", lw=0.8, ls=":")
+        n = part["network"].nunique()
+        ax.set_title(f"{model} ({n} network{'s' * (n > 1)})", fontsize=9)
         ax.set_xlabel("epoch")
         ax.set_yscale("log")
     axes[0, 0].set_ylabel("loss (solid: train, dashed: validation)")

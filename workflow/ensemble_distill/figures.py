@@ -14,8 +14,7 @@ Usage::
         --out ood_histograms.png
     python -m ensemble_distill.figures reliability --per-example ... --models ... --out r.png
     python -m ensemble_distill.figures risk-coverage --per-example ... --models ... --out r.png
-    python -m ensemble_distill.figures training-curves --checkpoints teachers=t.pt kd=s.pt \
-        --out training_curves.png
+    python -m ensemble_distill.figures training-curves --histories histories.parquet --out t.png
 
 Each figure is written as PNG and as PDF (same stem), with fixed metadata so that the
 same data gives the same bytes.
@@ -337,7 +336,7 @@ def main(argv=None):
         p.add_argument("--models", nargs="+", required=True)
         p.add_argument("--out", required=True)
     p = sub.add_parser("training-curves")
-    p.add_argument("--checkpoints", nargs="+", required=True, help="model=checkpoint ...")
+    p.add_argument("--histories", required=True, help="histories.py's Parquet table")
     p.add_argument("--out", required=True)
     p = sub.add_parser("diversity")
     p.add_argument("--teachers", required=True, help="analysis teachers Parquet")
@@ -350,14 +349,9 @@ def main(argv=None):
     p.add_argument("--snr", required=True)
     p.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    checkpoints = {}  # model -> its networks' checkpoints (training-curves)
-    for pair in vars(args).get("checkpoints") or []:
-        model, path = pair.split("=", 1)
-        checkpoints.setdefault(model, []).append(path)
-    if checkpoints:
-        args.models = list(checkpoints)
-    inputs = [path for paths in checkpoints.values() for path in paths]
-    for key in ("metrics", "grid", "data", "per_example", "teachers", "jacobians", "snr"):
+    inputs = []
+    for key in ("metrics", "grid", "data", "per_example", "teachers", "jacobians", "snr",
+                "histories"):  # fmt: skip
         paths = vars(args).get(key) or []
         inputs += [paths] if isinstance(paths, str) else paths
     config = {
@@ -375,7 +369,7 @@ def main(argv=None):
         per_example = pd.concat(map(pd.read_parquet, args.per_example), ignore_index=True)
         fig = PER_EXAMPLE_FIGURES[args.command](per_example, args.models)
     elif args.command == "training-curves":
-        fig = training_curves(checkpoints)
+        fig = training_curves(pd.read_parquet(args.histories))
     elif args.command == "diversity":
         per_example = pd.concat(map(pd.read_parquet, args.per_example), ignore_index=True)
         fig = diversity_plots(pd.read_parquet(args.teachers), per_example, args.models,

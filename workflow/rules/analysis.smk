@@ -1,3 +1,7 @@
+localrules:
+    collect_histories,
+
+
 # Diversity Matters' analyses: torch jobs that read checkpoints (analysis.py); settings from
 # the experiment's `analysis:` block. Their Parquet tables feed figures.smk.
 rule analyse_teachers:
@@ -55,3 +59,25 @@ rule analyse_jacobians:
         "--scratch {params.scratch} --step {params.step} --temperature {params.temperature} "
         "--threads {threads} --out-jacobians {output.jacobians} --out-snr {output.snr} "
         "> {log} 2>&1"
+
+
+# Every network's losses per epoch from the checkpoints' headers: the training curves'
+# table, and what a results bundle carries instead of the checkpoints (histories.py).
+rule collect_histories:
+    input:
+        code=code("histories"),
+        teachers=lambda wc: manifests(P(wc).teacher_dirs()),
+        students=lambda wc: manifests(P(wc).student_dirs(P(wc).students)),
+    output:
+        **plan.OUTPUTS["collect_histories"],
+    log:
+        "logs/collect_histories/{exp}.log",
+    benchmark:
+        "benchmarks/collect_histories/{exp}.tsv"
+    params:
+        checkpoints=lambda wc: " ".join(P(wc).training_checkpoints),
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m ensemble_distill.histories --checkpoints {params.checkpoints} "
+        "--out {output.histories} > {log} 2>&1"

@@ -160,12 +160,11 @@ use rule plot_reliability as plot_risk_coverage with:
         ),
 
 
-# Every network's train and validation loss per epoch, from the checkpoints' histories.
+# Every network's train and validation loss per epoch (histories.py's table).
 use rule plot_shift_curves as plot_training_curves with:
     input:
         code=code("figures"),
-        teachers=lambda wc: manifests(P(wc).teacher_dirs()),
-        students=lambda wc: manifests(P(wc).student_dirs(P(wc).students)),
+        histories=out("collect_histories", "histories"),
     output:
         **figure_outputs("plot_training_curves", "training_curves.rst"),
     log:
@@ -174,4 +173,4 @@ use rule plot_shift_curves as plot_training_curves with:
         "benchmarks/plot_training_curves/{exp}.tsv"
     params:
         command="training-curves",
-        args=lambda wc: f"--checkpoints {' '.join(P(wc).training_checkpoints)}",
+        args=lambda wc, input: f"--histories {input.histories}",

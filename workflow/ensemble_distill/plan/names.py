@@ -81,6 +81,7 @@ OUTPUTS = {
     "ensemble_curve": {"curve": f"{EXP}/ensemble_curve.parquet"},
     "collect_metrics": {"metrics": f"{EXP}/metrics.parquet"},
     "analyse_teachers": {"table": f"{EXP}/analysis/teacher_diversity.parquet"},
+    "collect_histories": {"histories": f"{EXP}/histories.parquet"},
     "analyse_jacobians": {
         "jacobians": f"{EXP}/analysis/jacobians.parquet",
         "snr": f"{EXP}/analysis/grad_snr.parquet",
