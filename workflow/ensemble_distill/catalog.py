@@ -15,15 +15,17 @@ class DatasetFacts:
     bounds: tuple | None = None  # valid input range; perturbed inputs are clipped to it
     stats: tuple | None = None  # per-channel (mean, std) a network standardises inputs with
     eval_kinds: frozenset = LABELLED  # eval-set kinds that apply
+    classes: int | None = None  # number of classes, where fixed by the dataset
 
     @property
     def rgb(self):
         return self.image_shape is not None and self.image_shape[0] == 3
 
 
-def image(shape, stats=None, extra=frozenset()):
+def image(shape, classes, stats=None, extra=frozenset()):
     """An image dataset: inputs compared in [0, 1] (uint8 ones too, as they are perturbed)."""
-    return DatasetFacts(image_shape=shape, bounds=(0.0, 1.0), stats=stats, eval_kinds=IMAGE | extra)
+    return DatasetFacts(image_shape=shape, bounds=(0.0, 1.0), stats=stats,
+                        eval_kinds=IMAGE | extra, classes=classes)  # fmt: skip
 
 
 # Channel statistics of the CIFAR training splits (the values giung2 and torchvision use).
@@ -38,12 +40,12 @@ DATASETS = {
     "spiral": DatasetFacts(eval_kinds=LABELLED | {"grid"}),  # 2-D inputs
     "toy_regression": DatasetFacts(task="regression", eval_kinds=frozenset({"test", "grid"})),
     "uci": DatasetFacts(task="regression", eval_kinds=frozenset({"test"})),
-    "digits": image((1, 8, 8)),
-    "mnist": image((1, 28, 28)),
-    "fashion_mnist": image((1, 28, 28)),
-    "cifar10": image((3, 32, 32), CIFAR10_STATS, frozenset({"corrupt"})),
-    "cifar100": image((3, 32, 32), CIFAR100_STATS, frozenset({"corrupt"})),
-    "tinyimagenet": image((3, 64, 64), TINYIMAGENET_STATS),
+    "digits": image((1, 8, 8), 10),
+    "mnist": image((1, 28, 28), 10),
+    "fashion_mnist": image((1, 28, 28), 10),
+    "cifar10": image((3, 32, 32), 10, CIFAR10_STATS, frozenset({"corrupt"})),
+    "cifar100": image((3, 32, 32), 100, CIFAR100_STATS, frozenset({"corrupt"})),
+    "tinyimagenet": image((3, 64, 64), 200, TINYIMAGENET_STATS),
 }
 
 
@@ -54,6 +56,15 @@ def facts(name):
 def datasets_with(kind):
     """Names of the datasets an eval-set kind applies to (for error messages)."""
     return sorted(name for name, f in DATASETS.items() if kind in f.eval_kinds)
+
+
+def input_and_classes(spec):
+    """(input shape, number of classes) of a config ``dataset`` block where they are known
+    without reading the data; None for what is not (UCI's feature count, regression)."""
+    if spec["name"] == "spiral":
+        return (2,), spec.get("arms", 3)
+    found = DATASETS[spec["name"]]
+    return found.image_shape, found.classes
 
 
 def is_regression(name):

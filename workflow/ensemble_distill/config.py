@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from . import catalog, cifar, config_checks, plan, tinyimagenet
+from . import catalog, cifar, config_checks, external, plan, tinyimagenet
 from .archs import RESNET_ARCHS, teacher_layers
 from .datasets import download_urls, raw_files
 from .evalsets import FILE_OOD, GENERATED_OOD, eval_set_files
@@ -378,6 +378,8 @@ def _missing_data_files(config):
         problems += _checksum_mismatches(name, exp, root)
         problems += _downloads_that_cannot_work(name, exp, root)
         problems += _unreadable_archives(name, exp, root)
+        if exp["ensemble"].get("checkpoints"):  # teachers trained elsewhere (external.py)
+            problems += external.config_problems(name, exp)
         missing = [str(p) for p in files if not p.is_file()]
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""

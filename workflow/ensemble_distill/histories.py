@@ -43,6 +43,8 @@ def best_epoch(history):
 def history_rows(model, values):
     rows = []
     for replica, history in enumerate(values["history"]):
+        if not history:
+            continue  # trained elsewhere (external.py): no history
         kept = best_epoch(history)
         step = 0
         for phase, records in enumerate(phases(history)):
@@ -59,8 +61,10 @@ def histories_frame(checkpoints):
     """``checkpoints``: {model: [paths]} -> the table described above."""
     rows = [row for model, paths in checkpoints.items() for path in paths
             for row in history_rows(model, checkpoint_values(path))]  # fmt: skip
-    frame = pd.DataFrame(rows)
-    return frame.astype({"val_loss": float, "train_loss": float})
+    columns = ["model", "network", "replica", "phase", "step", "epoch", "train_loss",
+               "val_loss", "kept"]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.astype({"val_loss": float, "train_loss": float, "kept": bool})
 
 
 def main(argv=None):

@@ -19,6 +19,7 @@ parses a label or a ``results/`` path. It answers:
 """
 
 import json
+import re
 from functools import partial
 
 from ..catalog import is_regression
@@ -36,6 +37,7 @@ from .names import (
     WILDCARDS,
     checkpoint,
     chunks,
+    external_teacher_files,
     manifest,
     member_dir,
     model_id,
@@ -47,7 +49,8 @@ from .names import (
 
 __all__ = [
     "CHECKPOINT", "GROUP_ALL", "GROUP_ENSEMBLE", "MEMBER", "MODEL", "OUTPUTS", "RESUME",
-    "SEED_RANGE", "WILDCARDS", "Experiment", "Plan", "checkpoint", "manifest", "member_dir",
+    "SEED_RANGE", "WILDCARDS", "Experiment", "Plan", "checkpoint", "external_teacher_files",
+    "manifest", "member_dir",
     "model_id", "output", "parse_model_id", "rule_of", "seed_range",
 ]  # fmt: skip
 
@@ -79,6 +82,18 @@ class Experiment:
 
     def teacher_pack(self, label):
         return {seed_range(p): p for p in self.teacher_packs}[label]
+
+    @property
+    def imports_teachers(self):
+        """Teachers trained elsewhere (``ensemble.checkpoints``) replace the training jobs."""
+        return bool(self.spec["ensemble"].get("checkpoints"))
+
+    def teacher_files(self, label):
+        """The external files of the members of teacher pack ``label`` (member seed k of
+        ``member_seeds`` is file k)."""
+        files = external_teacher_files(self.spec["ensemble"]["checkpoints"])
+        files = dict(zip(self.member_seeds, files, strict=True))
+        return [str(files[seed]) for seed in self.teacher_pack(label)]
 
     def student_seed_group(self, label):
         return {seed_range(g): g for g in self.student_seed_groups}[label]
@@ -373,6 +388,12 @@ class Plan:
     @property
     def manifests(self):
         return [path for e in self.to_run for path in e.manifests]
+
+    def experiments_where(self, condition):
+        """A wildcard pattern matching the names of the experiments where ``condition``
+        holds (one that matches nothing where none does)."""
+        names = [re.escape(e.name) for e in self.experiments.values() if condition(e)]
+        return "|".join(names) or "(?!)"
 
     @property
     def uci_experiments(self):

@@ -2,6 +2,7 @@
 spelled, with the inverses (a label's seeds, a path's rule). Torch-free."""
 
 import re
+from pathlib import Path
 
 # --- label grammars: the one place each is spelled ------------------------------------
 SEED_RANGE = "seeds{first}-{last}"  # a teacher pack's or student seed group's folder
@@ -146,3 +147,18 @@ def parse_model_id(model):
 
 def chunks(seeds, size):
     return [seeds[i : i + size] for i in range(0, len(seeds), size)]
+
+
+# --- teachers trained elsewhere (ensemble.checkpoints; external.py) ---------------------
+TEACHER_SUFFIXES = (".pt", ".pth", ".safetensors")
+
+
+def external_teacher_files(entry, base="."):
+    """The files of ``ensemble.checkpoints``: a list of paths, or a folder's files with a
+    checkpoint suffix in sorted order."""
+    if isinstance(entry, str):
+        folder = Path(base) / entry
+        if not folder.is_dir():
+            raise ValueError(f"{folder} is not a folder of teacher files")
+        return sorted(p for p in folder.iterdir() if p.suffix in TEACHER_SUFFIXES)
+    return [Path(base) / p for p in entry]
