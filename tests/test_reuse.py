@@ -134,6 +134,15 @@ def test_bundle_regenerates_every_table_and_figure_elsewhere(workflow, tmp_path)
         if path.suffix in (".md", ".csv", ".png"):
             again = fresh / path.relative_to(workflow)
             assert again.read_bytes() == path.read_bytes(), path.name
+    lean = tmp_path / "lean.tar.gz"
+    subprocess.run([sys.executable, "-m", "ensemble_distill.bundle", "--experiment", "img",
+                    "--out", str(lean), "--without-predictions"], cwd=workflow, check=True)  # fmt: skip
+    with tarfile.open(lean) as tar:
+        lean_names = tar.getnames()
+    assert not [n for n in lean_names if "/predictions/" in n]
+    assert [n for n in lean_names if "/per_example/" in n] == [
+        n for n in names if "/per_example/" in n
+    ]
     check = subprocess.run([sys.executable, "-m", "ensemble_distill.bundle", "--check",
                             "bundle.json"], cwd=fresh, capture_output=True, text=True)  # fmt: skip
     assert check.returncode == 0 and "DIFFERS" not in check.stdout, check.stdout

@@ -3,10 +3,11 @@ tables, configuration and provenance, from which the workflow regenerates every 
 figure of the experiment elsewhere, without the checkpoints.
 
     python -m ensemble_distill.bundle --experiment digits --out digits-bundle.tar.gz
-        [--configfile configs/x.yaml ...] [--checkpoints]
+        [--configfile configs/x.yaml ...] [--checkpoints] [--without-predictions]
 
 Inside (paths as in the workflow folder): ``results/<exp>/`` without the checkpoints
-(``teachers/``, ``students/``; kept with ``--checkpoints``), the dataset and eval-set
+(``teachers/``, ``students/``; kept with ``--checkpoints``; ``--without-predictions`` also
+leaves out the per-member probabilities, which no table reads), the dataset and eval-set
 arrays (inputs of other jobs) and the Markdown tables and figures (products: regenerated
 from the rest); ``config.yaml``, the experiment's validated configuration with
 ``bundle: true``; ``bundle.json``, the SHA-256 of every file in the archive and of the
@@ -40,12 +41,13 @@ LEFT_OUT = ("teachers", "students", "evalsets", "tables", "figures")  # folders 
 CHECKPOINTS = ("teachers", "students")
 
 
-def bundled_files(experiment, checkpoints=False):
+def bundled_files(experiment, checkpoints=False, predictions=True):
     """The files of ``results/<experiment>`` that go into its bundle."""
     root = Path("results") / experiment
     if not root.is_dir():
         raise SystemExit(f"no results for experiment '{experiment}' under {root}: run it first")
     left_out = [d for d in LEFT_OUT if not (checkpoints and d in CHECKPOINTS)]
+    left_out += [] if predictions else ["predictions"]
     files = []
     for path in sorted(root.rglob("*")):
         inside = path.relative_to(root).parts
@@ -73,10 +75,10 @@ def bundle_config(config, name):
             "bundle": True}  # fmt: skip
 
 
-def write_bundle(raw, name, out, checkpoints=False):
+def write_bundle(raw, name, out, checkpoints=False, predictions=True):
     """``raw``: the merged config files, as written (validated here)."""
     config = validate_config(copy.deepcopy(raw))
-    files = bundled_files(name, checkpoints)
+    files = bundled_files(name, checkpoints, predictions)
     record = provenance.start(config={"experiment": name, "checkpoints": checkpoints})
     index = {
         "experiment": name,
@@ -121,6 +123,9 @@ def main(argv=None):
         "--configfile", nargs="*", default=[], help="config files merged over config.yaml"
     )
     parser.add_argument("--checkpoints", action="store_true", help="include the checkpoints")
+    parser.add_argument(
+        "--without-predictions", action="store_true", help="leave out the probabilities"
+    )
     parser.add_argument("--out", help="the archive (.tar.gz)")
     parser.add_argument(
         "--check", metavar="BUNDLE_JSON", help="compare regenerated tables with the originals"
@@ -134,7 +139,7 @@ def main(argv=None):
     raw = merged_config_files(["config.yaml", *args.configfile])
     if args.experiment not in raw.get("experiments", {}):
         parser.error(f"no experiment '{args.experiment}' in the config")
-    write_bundle(raw, args.experiment, args.out, args.checkpoints)
+    write_bundle(raw, args.experiment, args.out, args.checkpoints, not args.without_predictions)
 
 
 if __name__ == "__main__":
