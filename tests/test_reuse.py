@@ -135,8 +135,9 @@ def test_bundle_regenerates_every_table_and_figure_elsewhere(workflow, tmp_path)
             again = fresh / path.relative_to(workflow)
             assert again.read_bytes() == path.read_bytes(), path.name
     lean = tmp_path / "lean.tar.gz"
-    subprocess.run([sys.executable, "-m", "ensemble_distill.bundle", "--experiment", "img",
-                    "--out", str(lean), "--without-predictions"], cwd=workflow, check=True)  # fmt: skip
+    command = ["--experiment", "img", "--out", str(lean), "--without-predictions"]
+    subprocess.run([sys.executable, "-m", "ensemble_distill.bundle", *command], cwd=workflow,
+                   check=True)  # fmt: skip
     with tarfile.open(lean) as tar:
         lean_names = tar.getnames()
     assert not [n for n in lean_names if "/predictions/" in n]
