@@ -211,11 +211,15 @@ def check_provenance_audit_and_report(workflow_copy, results):
     html = (results / "report.html").read_text()
     assert "toy: in-domain test metrics" in html
     summary = pd.read_csv(results / "provenance_summary.csv")  # in the report: who made what
-    assert len(summary) == 10 and set(summary["commit"]) == {head}
+    # toy: 4 tables (summary, cost, mu_gap, selective), 4 figures (uncertainty maps,
+    # reliability, risk–coverage, training curves); img: 5 tables (+ ood), 5 figures
+    # (shift curves and OOD histograms instead of the maps)
+    assert len(summary) == 8 + 10 and set(summary["commit"]) == {head}
     embedded = re.search(r"filename=provenance_summary\.csv;base64,([A-Za-z0-9+/=]+)", html)
     assert head in base64.b64decode(embedded.group(1)).decode()
     assert set(summary["upstream_commits"].dropna()) == {head}
     assert "shift_curves.png" in html and "uncertainty_maps.png" in html
+    assert "reliability.png" in html and "training_curves.png" in html
 
     (results / "img/teachers/seeds5-7/seed7/model.pt").write_bytes(b"not the trained weights")
     tampered = audit(workflow_copy, "results/img/figures/shift_curves.png")
