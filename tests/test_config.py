@@ -316,6 +316,13 @@ BAD_CONFIGS = {
         lambda c: E(c)["digits"]["students"]["be_ods"]["perturbation"].update(step=-1),
         "be_ods.perturbation.step': -1 is less than the minimum of 0",
     ),
+    "ODS numerics for a Gaussian perturbation": (
+        lambda c: E(c)["digits"]["students"]["be_ods"]["perturbation"].update(
+            kind="gaussian", numerics="stable"
+        ),
+        "be_ods.perturbation.numerics': only ods and confods compute a direction, the kind "
+        "is 'gaussian'",
+    ),
     "no OOD images": (
         lambda c: E(c)["digits"]["eval_sets"]["photo_patches"].update(size=0),
         "photo_patches.size': 0 is less than the minimum of 1",

@@ -101,3 +101,49 @@ def test_teachers_see_the_perturbed_input_and_mimo_slots_their_own_examples():
         torch.testing.assert_close(zs[:, m], cached[order, m])  # teacher m on slot m's inputs
         torch.testing.assert_close(ys[:, m], y[order])
     assert xs_kd is xs
+
+
+def confident_teacher(scale):
+    """A linear teacher on 3x4x4 inputs whose logits grow with ``scale``: at 600 its softmax
+    saturates in float32 for most examples (logit gaps of hundreds)."""
+    torch.manual_seed(0)
+    layer = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 10))
+    with torch.no_grad():
+        layer[1].weight.mul_(scale)
+    return layer
+
+
+def test_stable_ods_keeps_its_norm_where_the_softmax_saturates():
+    """T = 1 on confident inputs: the paper's float32 arithmetic loses the direction of
+    most examples (norm well below √D, often 0); the stable one keeps √D for every one."""
+    from ensemble_distill.perturb import ods_direction
+
+    x = torch.rand(64, 3, 4, 4)
+    teacher = confident_teacher(600.0)
+    gaps = teacher(x).topk(2).values
+    assert ((gaps[:, 0] - gaps[:, 1]) > 104).float().mean() > 0.5  # e^-104 underflows float32
+    root_d = math.sqrt(48)
+    paper, _ = ods_direction(x, teacher, 1.0, torch.Generator().manual_seed(1), "paper")
+    stable, _ = ods_direction(x, teacher, 1.0, torch.Generator().manual_seed(1), "stable")
+    paper_norms, stable_norms = paper.flatten(1).norm(dim=1), stable.flatten(1).norm(dim=1)
+    assert (paper_norms < 0.99 * root_d).float().mean() > 0.5
+    torch.testing.assert_close(stable_norms, torch.full((64,), root_d), rtol=1e-5, atol=0)
+
+
+def test_stable_ods_equals_the_paper_direction_where_that_is_exact():
+    """Moderate logits (T = 4): both give the same unit direction, and it is the float64
+    input gradient of Σ_c w_c softmax(z/T)_c computed by autograd."""
+    from ensemble_distill.perturb import ods_direction
+
+    x = torch.rand(32, 3, 4, 4)
+    teacher = confident_teacher(1.0)
+    paper, _ = ods_direction(x, teacher, 4.0, torch.Generator().manual_seed(2), "paper")
+    stable, _ = ods_direction(x, teacher, 4.0, torch.Generator().manual_seed(2), "stable")
+    torch.testing.assert_close(stable, paper, rtol=1e-4, atol=1e-5)
+    weights = torch.rand(32, 10, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    x64 = x.double().requires_grad_(True)
+    probs = torch.softmax(teacher.double()(x64) / 4.0, dim=-1)
+    (grad,) = torch.autograd.grad((weights.double() * probs).sum(), x64)
+    flat = grad.flatten(1)
+    expected = (flat / flat.norm(dim=1, keepdim=True) * math.sqrt(48)).view_as(x)
+    torch.testing.assert_close(stable.double(), expected, rtol=1e-4, atol=1e-5)

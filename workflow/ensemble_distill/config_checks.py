@@ -86,6 +86,12 @@ def student(where, spec, raw):
             f"config key '{where}.perturbation.step': kind is 'none', so no step is taken; "
             "set a kind (gaussian, ods, confods) or drop the step"
         )
+    kind = perturbation.get("kind", "none")
+    if "numerics" in perturbation and kind not in ("ods", "confods"):
+        problems.append(
+            f"config key '{where}.perturbation.numerics': only ods and confods compute a "
+            f"direction, the kind is '{kind}'"
+        )
     init = raw.get("init", {})
     used = {"normal": {"type", "scale"}, "random_sign": {"type", "p"}}.get(init.get("type"))
     for name in sorted(set(init) - used) if used else []:
