@@ -38,7 +38,7 @@ def test_default_config_is_valid_and_gets_defaults():
         (
             lambda c: c["experiments"]["spiral"]["students"]["kd"].update(method="bayes"),
             "experiments.spiral.students.kd.method': 'bayes' is not one of ['kd', 'hydra', "
-            "'end2', 'batchensemble', 'mimo', 'be_scratch']",
+            "'end2', 'batchensemble', 'mimo', 'be_scratch', 'latent_be']",
         ),
         (
             lambda c: c["experiments"]["spiral"]["students"]["kd"].update(hinton_epochs=3),
@@ -315,6 +315,20 @@ BAD_CONFIGS = {
     "negative perturbation step": (
         lambda c: E(c)["digits"]["students"]["be_ods"]["perturbation"].update(step=-1),
         "be_ods.perturbation.step': -1 is less than the minimum of 0",
+    ),
+    "LatentBE of a KD student": (
+        lambda c: E(c)["digits"]["students"].update(lat={"method": "latent_be", "from": "kd"}),
+        "digits.students.lat.from': 'kd' is a 'kd' student; LatentBE averages a BatchEnsemble "
+        "student (batchensemble, be_scratch)",
+    ),
+    "LatentBE of no student": (
+        lambda c: E(c)["digits"]["students"].update(lat={"method": "latent_be", "from": "nope"}),
+        "digits.students.lat.from': 'nope' is no student of this experiment",
+    ),
+    "LatentBE name trained elsewhere": (
+        lambda c: (E(c)["digits"]["students"].update(kd={"method": "latent_be", "from": "be_kd"})),
+        "config key 'experiments.*.students.kd': LatentBE in one experiment and trained in "
+        "another",
     ),
     "ODS numerics for a Gaussian perturbation": (
         lambda c: E(c)["digits"]["students"]["be_ods"]["perturbation"].update(

@@ -30,6 +30,9 @@ def test_tiny_diversity_matters_config_end_to_end(workflow_copy):
     for row in ("DE-1", "DE-3", "be", "be_scratch", "hydra_ods", "mimo_confods", "end2_ods"):
         assert f"| {row} |" in table, row
     assert "| be_gauss − be | 2 |" in table  # the perturbed student paired with its twin
+    assert "| be_latent − be | 2 |" in table  # LatentBE paired with its source
+    cost = pd.read_parquet(dm / "cost.parquet").set_index("model")["params"]
+    assert cost["be_latent"] == cost["kd"] < cost["be"]  # one network's parameters
     traced = trace(workflow_copy, "results/dm/tables/diversity.md", "be_gauss", "mean-KLD")
     assert traced.returncode == 0, traced.stdout + traced.stderr
     assert f"recomputed: {cell(table, 'be_gauss', 'mean-KLD')}\n" in traced.stdout

@@ -303,6 +303,7 @@ def _semantic_problems(config, raw):
                     "heads copy the teacher's last residual blocks (type: copy), found 'mlp'"
                 )
         problems += config_checks.experiment(name, exp, raw.get("experiments", {}).get(name, {}))
+    problems += config_checks.student_names(config["experiments"])
     if problems or config.get("bundle"):  # a bundle's tables need no data (bundle.py)
         return problems
     return _missing_data_files(config)

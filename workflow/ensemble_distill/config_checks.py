@@ -112,4 +112,33 @@ def experiment(name, spec, raw):
             problems += training(f"{at}.train", student_spec["train"],
                                  raw_student.get("train", {}), dataset)  # fmt: skip
         problems += student(at, student_spec, raw_student)
+        if student_spec["method"] == "latent_be":
+            problems += latent_source(at, student_spec["from"], spec["students"])
     return problems
+
+
+AVERAGEABLE = ("batchensemble", "be_scratch")  # BatchEnsemble students (latent.py)
+
+
+def latent_source(where, source, students):
+    """A LatentBE student averages a BatchEnsemble student of the same experiment."""
+    found = students.get(source, {}).get("method")
+    if found in AVERAGEABLE:
+        return []
+    what = f"a '{found}' student" if found else "no student of this experiment"
+    return [f"config key '{where}.from': '{source}' is {what}; LatentBE averages a "
+            f"BatchEnsemble student ({', '.join(AVERAGEABLE)})"]  # fmt: skip
+
+
+def student_names(experiments):
+    """A student name that is LatentBE in one experiment and trained in another: the rules
+    tell their jobs apart by the name."""
+    latent, trained = set(), set()
+    for spec in experiments.values():
+        for name, cfg in spec["students"].items():
+            (latent if cfg["method"] == "latent_be" else trained).add(name)
+    return [
+        f"config key 'experiments.*.students.{n}': LatentBE in one experiment and "
+        "trained in another; give them different names"
+        for n in sorted(latent & trained)
+    ]

@@ -124,6 +124,14 @@ METHODS = {
             uses_teachers=False,
             keys=COMMON | BE_KEYS,
         ),
+        Method(
+            "latent_be",
+            "LatentBE: a distilled BatchEnsemble student's members averaged into one network",
+            phases=(),  # no training: latent.py averages the student named by ``from``
+            members=False,
+            uses_teachers=False,
+            keys=frozenset({"method", "from"}),
+        ),
     )
 }
 
@@ -136,6 +144,7 @@ STUDENT_SPECS = {
     "batchensemble": lambda cfg, teacher, m: be_spec(cfg, teacher, m),
     "be_scratch": lambda cfg, teacher, m: be_spec(cfg, teacher, m),
     "mimo": lambda cfg, teacher, m: {**teacher, "mimo": m},
+    "latent_be": lambda cfg, teacher, m: teacher,  # the source's base network (latent.py)
 }
 
 

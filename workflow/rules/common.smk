@@ -111,8 +111,8 @@ def get_paper_flags(wc):
 
 
 def get_pairs(wc):
-    """'student=baseline' for every perturbed student and its unperturbed twin."""
-    return " ".join(f"{s}={b}" for s, b in P(wc).perturbation_pairs.items())
+    """'student=baseline' of the tables' paired differences (Experiment.paired_baselines)."""
+    return " ".join(f"{s}={b}" for s, b in P(wc).paired_baselines.items())
 
 
 def get_map_args(wc):

@@ -1,6 +1,8 @@
 # One job per student seed group (config distill_seeds_per_job), its seeds trained one after another;
 # each seed writes its own checkpoint and provenance record into the group's folder.
 rule distill_student:
+    wildcard_constraints:
+        student=PLAN.students_named(lambda m: m.name != "latent_be"),
     input:
         code=code("distill"),
         data=out("prepare_dataset", "data"),
@@ -29,3 +31,29 @@ rule distill_student:
         "--student {params.student:q} --teachers {params.teachers} --seeds {params.seeds} "
         "--device {params.device} --threads {threads} "
         "--resume {params.resume} --out {output.seed_group} --log {log}"
+
+
+# LatentBE: no training; each seed's BatchEnsemble source student averaged (latent.py).
+rule average_student:
+    wildcard_constraints:
+        student=PLAN.students_named(lambda m: m.name == "latent_be"),
+    input:
+        code=code("latent"),
+        data=out("prepare_dataset", "data"),
+        sources=lambda wc: manifests(P(wc).latent_source_dirs(wc.student, wc.seed_group)),
+    output:
+        seed_group=directory(out("distill_student", "seed_group")),
+        manifest=out("distill_student", "seed_group_manifest"),
+    log:
+        "logs/average_student/{exp}/{student}/{seed_group}.log",
+    benchmark:
+        "benchmarks/average_student/{exp}/{student}/{seed_group}.tsv"
+    params:
+        student=spec_json("students", "student"),
+        seeds=lambda wc: P(wc).student_seed_group(wc.seed_group),
+        sources=lambda wc: P(wc).latent_source_checkpoints(wc.student, wc.seed_group),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m ensemble_distill.latent --data {input.data} --student {params.student:q} "
+        "--sources {params.sources} --seeds {params.seeds} --out {output.seed_group} --log {log}"

@@ -287,11 +287,32 @@ class Experiment:
         return {n: plain[key] for n, key in perturbed.items() if key in plain}
 
     @property
+    def latent_sources(self):
+        """{LatentBE student: the BatchEnsemble student whose members it averages}."""
+        latent = self.students_where(lambda m: m.name == "latent_be")
+        return {n: self.students[n]["from"] for n in latent}
+
+    def latent_source_dirs(self, student, label):
+        """Folders of the source student's checkpoints of seed group ``label``."""
+        return self.student_dirs([self.students[student]["from"]], self.student_seed_group(label))
+
+    def latent_source_checkpoints(self, student, label):
+        """The source student's checkpoint of each seed of seed group ``label``."""
+        seeds = self.student_seed_group(label)
+        return self.student_checkpoints([self.students[student]["from"]], seeds)
+
+    @property
+    def paired_baselines(self):
+        """{student: its baseline} for the tables' paired differences on the same seeds:
+        each perturbed student and its unperturbed twin, each LatentBE and its source."""
+        return {**self.perturbation_pairs, **self.latent_sources}
+
+    @property
     def jacobian_students(self):
         """(one-to-one distilled students, from-scratch baselines): the Jacobian analysis."""
         return (
             self.students_where(lambda m: m.one_to_one),
-            self.students_where(lambda m: not m.uses_teachers),
+            self.students_where(lambda m: not m.uses_teachers and m.phases),  # trained
         )
 
     @property
@@ -388,6 +409,12 @@ class Plan:
     @property
     def manifests(self):
         return [path for e in self.to_run for path in e.manifests]
+
+    def students_named(self, condition):
+        """A wildcard pattern matching the student names (of any experiment) whose method
+        satisfies ``condition`` (one that matches nothing where none does)."""
+        names = {n for e in self.experiments.values() for n in e.students_where(condition)}
+        return "|".join(sorted(map(re.escape, names))) or "(?!)"
 
     def experiments_where(self, condition):
         """A wildcard pattern matching the names of the experiments where ``condition``
