@@ -326,9 +326,8 @@ BAD_CONFIGS = {
         "digits.students.lat.from': 'nope' is no student of this experiment",
     ),
     "LatentBE name trained elsewhere": (
-        lambda c: (E(c)["digits"]["students"].update(kd={"method": "latent_be", "from": "be_kd"})),
-        "config key 'experiments.*.students.kd': LatentBE in one experiment and trained in "
-        "another",
+        lambda c: E(c)["digits"]["students"].update(kd={"method": "latent_be", "from": "be_kd"}),
+        "config key 'experiments.*.students.kd': LatentBE in one experiment and trained in another",
     ),
     "ODS numerics for a Gaussian perturbation": (
         lambda c: E(c)["digits"]["students"]["be_ods"]["perturbation"].update(
