@@ -109,9 +109,10 @@ def test_divergence_stops_with_a_clear_error_and_keeps_the_resume_state(tmp_path
     assert train_module.load_checkpoint(tmp_path / "state.pt")["epoch"] == 2
 
 
-def test_best_validation_epoch_is_kept_when_it_is_not_the_last(tmp_path):
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_best_validation_epoch_is_kept_when_it_is_not_the_last(tmp_path, keep):
     """Scripted validation losses 3, 1, 2, 4: the weights of epoch 2 must come back, and
-    neither the last nor the first epoch's."""
+    neither the last nor the first epoch's; with ``keep: last`` those of epoch 4."""
     scripted = iter([3.0, 1.0, 2.0, 4.0])
     snapshots = []
 
@@ -125,13 +126,16 @@ def test_best_validation_epoch_is_kept_when_it_is_not_the_last(tmp_path):
         model, lambda m, x, y: nll_loss(m(x), y), make_data(), make_data(32, seed=1),
         epochs=4, batch_size=16, lr=1e-2, weight_decay=0.0, seed=3,
         resume=tmp_path / "state.pt", fingerprint="job", log=lambda msg: None,
-        val_loss_fn=val_loss,
+        val_loss_fn=val_loss, keep=keep,
     )  # fmt: skip
     assert [h["val_loss"] for h in history] == [3.0, 1.0, 2.0, 4.0]
     state = model.state_dict()
+    kept, other = (1, 3) if keep == "best" else (3, 1)
     for name, value in state.items():
-        torch.testing.assert_close(value, snapshots[1][name], rtol=0, atol=0)
-    assert not torch.equal(state["0.1.weight"], snapshots[3]["0.1.weight"])
+        torch.testing.assert_close(value, snapshots[kept][name], rtol=0, atol=0)
+    assert not torch.equal(state["0.1.weight"], snapshots[other]["0.1.weight"])
+    if keep == "last":
+        return
     saved = train_module.load_checkpoint(tmp_path / "state.pt")
     assert saved["best_loss"] == [1.0]  # one per replica: a single model is one
     torch.testing.assert_close(saved["best_model"][0]["0.1.weight"], snapshots[1]["0.1.weight"])

@@ -247,6 +247,9 @@ def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, dev
         method=student_cfg["method"],
         teacher_seeds=teacher_seeds,
         history=history,
+        kept="best"
+        if val[0] is not None and student_cfg["train"].get("keep") != "last"
+        else "last",
     )
     if not keep_resume:
         shutil.rmtree(resume_dir, ignore_errors=True)

@@ -8,7 +8,8 @@ Columns: model (``teachers`` or the student), network (its seed: member seed or
 distillation seed), replica (UCI splits trained as one batched network), phase (0, 1: Hydra
 trains its heads in a second phase), step (epoch count over all phases), epoch, train_loss,
 val_loss, kept (the epoch whose weights the checkpoint holds: the lowest finite validation
-loss of the last phase, or its last epoch where there is no validation set).
+loss of the last phase, or its last epoch where there is no validation set or the config
+says ``train.keep: last``).
 """
 
 import argparse
@@ -30,8 +31,11 @@ def phases(history):
     return out
 
 
-def best_epoch(history):
-    """Index (in the whole history) of the kept epoch (see the module docstring)."""
+def best_epoch(history, kept="best"):
+    """Index (in the whole history) of the kept epoch (see the module docstring); ``kept``
+    is the checkpoint's record of which it kept (``train.keep``)."""
+    if kept == "last":
+        return len(history) - 1
     last = phases(history)[-1]
     start = len(history) - len(last)
     val = np.array([np.nan if r["val_loss"] is None else r["val_loss"] for r in last], float)
@@ -45,7 +49,7 @@ def history_rows(model, values):
     for replica, history in enumerate(values["history"]):
         if not history:
             continue  # trained elsewhere (external.py): no history
-        kept = best_epoch(history)
+        kept = best_epoch(history, values.get("kept", "best"))
         step = 0
         for phase, records in enumerate(phases(history)):
             for r in records:

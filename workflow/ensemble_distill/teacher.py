@@ -88,7 +88,8 @@ def train_teachers(data_path, teacher_cfg, seeds, *, out, resume, device="auto")
     for i, seed in enumerate(seeds):
         rows = range(i * data.n_splits, (i + 1) * data.n_splits)
         final = [histories[r][-1]["val_loss"] for r in rows]
-        if val is not None:  # the kept (best) epoch's loss
+        kept = "best" if val is not None and teacher_cfg["train"].get("keep") != "last" else "last"
+        if kept == "best":  # the kept epoch's loss
             final = [min(h["val_loss"] for h in histories[r]) for r in rows]
         path = Path(plan.checkpoint(out, seed))
         save_checkpoint(
@@ -99,6 +100,7 @@ def train_teachers(data_path, teacher_cfg, seeds, *, out, resume, device="auto")
             seed=seed,
             history=[histories[r] for r in rows],
             val_loss=final,
+            kept=kept,
         )
         with atomic_path(logs[i]) as tmp:
             tmp.write_text("\n".join(lines[i]) + "\n")

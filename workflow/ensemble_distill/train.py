@@ -236,10 +236,11 @@ def fit(model, loss_fn, train, val, *, epochs, batch_size, lr, weight_decay, see
         fingerprint, checkpoint_interval=0.0, optimizer="adam", momentum=0.9,
         schedule="constant", milestones=None, lr_steps=None, factor_lr=1.0, log=print,
         val_loss_fn=None, on_epoch=None, prepare_batch=None, augment=None, amp="none",
-        channels_last=False, compile=False):  # fmt: skip
+        channels_last=False, compile=False, keep="best"):  # fmt: skip
     """Train ``model`` on ``loss_fn(model, *batch)``, keep the best validation state (the
-    final one if ``val`` is None) and return the history (R histories for a pack: ``seed``
-    a list of R seeds; see the module docstring, :func:`make_optimizer`, :func:`lr_factor`).
+    final one if ``val`` is None or ``keep`` is ``last``) and return the history (R
+    histories for a pack: ``seed`` a list of R seeds; see the module docstring,
+    :func:`make_optimizer`, :func:`lr_factor`).
     ``val_loss_fn`` (default ``loss_fn``) selects the best epoch; ``on_epoch(epoch)`` runs
     before each epoch (a function of ``epoch`` only, so that resuming replays it);
     ``prepare_batch(batch, generator)`` makes each training batch the loss's arguments
@@ -280,7 +281,8 @@ def fit(model, loss_fn, train, val, *, epochs, batch_size, lr, weight_decay, see
             train_loss if val is None else validation_loss(model, val_loss_fn or loss_fn, val, pack)
         )
         now = time.perf_counter()
-        progress.record(epoch, replicas, train_loss, val_loss, keep_best=val is not None)
+        keep_best = val is not None and keep == "best"
+        progress.record(epoch, replicas, train_loss, val_loss, keep_best=keep_best)
         progress.log(log, pack, epochs, now - tic, n * len(seeds))
         if now - last_write >= checkpoint_interval or epoch + 1 == epochs:
             save_checkpoint(resume, fingerprint=fingerprint, seeds=seeds,
