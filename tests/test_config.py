@@ -21,7 +21,11 @@ def test_default_config_is_valid_and_gets_defaults():
     assert cfg["experiments"]["digits"]["teacher"]["train"]["weight_decay"] == 0.0
     assert cfg["experiments"]["spiral"]["students"]["kd"]["alpha"] == 1.0
     assert Plan(cfg)["spiral"].member_seeds == list(range(10))
-    assert cfg["experiments"]["spiral"]["analysis"] == {"step": 1 / 255, "temperature": 1.0}
+    assert cfg["experiments"]["spiral"]["analysis"] == {
+        "step": 1 / 255,
+        "temperature": 1.0,
+        "draws": 5,
+    }
 
 
 @pytest.mark.parametrize(

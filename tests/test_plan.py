@@ -90,7 +90,11 @@ def test_test_set_pairs_analysis_tables_and_figures(digits):
     assert (digits.test_set, digits.validation_set) == ("test", "val")
     digits.students["be_kd"] = {**digits.students["be_ods"], "perturbation": {"kind": "none"}}
     assert digits.perturbation_pairs == {"be_ods": "be_kd"}
-    assert digits.analysis == {"step": 0.0039215686, "temperature": 4.0}  # config.yaml's
+    assert digits.analysis == {
+        "step": 0.0039215686,
+        "temperature": 4.0,
+        "draws": 5,
+    }  # config.yaml's
     assert digits.tables == ["summary", "cost", "mu_gap", "ood", "diversity", "selective"]
     assert digits.figures == ["shift_curves", "ood_histograms", "diversity", "reliability",
                               "risk_coverage", "training_curves"]  # fmt: skip

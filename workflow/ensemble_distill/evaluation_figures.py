@@ -97,3 +97,43 @@ def training_curves(histories):
     axes[0, 0].set_ylabel("loss (solid: train, dashed: validation)")
     fig.tight_layout()
     return fig
+
+
+def input_diversity_figure(frame):
+    """Diversity Matters Fig. 1: left, the teachers' mean pairwise KL against the L2 norm of
+    the perturbation (after clipping) for Gaussian and ODS inputs, with their clean
+    training and test levels; right, each multi-member student's members on clean training
+    inputs, test inputs and ODS inputs at the largest step."""
+    from .tables.diversity import input_diversity_summary
+
+    stats = input_diversity_summary(frame)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    teachers = stats[stats["network"] == "teachers"]
+    for label, style in (("train + Gaussian", "C1"), ("train + ODS", "C3")):
+        part = teachers[teachers["inputs"] == label]
+        left.errorbar(part["l2_norm_mean"], part["mean_kl_mean"], yerr=part["mean_kl_std"],
+                      color=style, marker="o", capsize=2, label=label)  # fmt: skip
+    for label, ls in (("train", ":"), ("test", "--")):
+        level = teachers.loc[teachers["inputs"] == label, "mean_kl_mean"]
+        if len(level):
+            left.axhline(level.iloc[0], color="0.3", ls=ls, lw=1, label=f"{label} (clean)")
+    left.set_xlabel("L2 norm of the perturbation (after clipping)")
+    left.set_ylabel("teachers' mean pairwise KL")
+    left.legend(fontsize=7)
+    students = [n for n in dict.fromkeys(stats["network"]) if n != "teachers"]
+    top = stats["step"].max()
+    for i, name in enumerate(students):
+        part = stats[stats["network"] == name].set_index(["inputs", "step"])["mean_kl_mean"]
+        for (label, step), marker in ((("train", 0.0), "o"), (("test", 0.0), "s"),
+                                      (("train + ODS", top), "^")):  # fmt: skip
+            if (label, step) in part.index:
+                right.plot(part[(label, step)], i, marker, color="C0" if label == "train"
+                           else "C2" if label == "test" else "C3",
+                           label=label if i == 0 else None)  # fmt: skip
+    right.set_yticks(range(len(students)), students, fontsize=7)
+    right.set_xlabel("members' mean pairwise KL")
+    right.set_title(f"students (ODS at η = {top * 255:.0f}/255)", fontsize=9)
+    if students:
+        right.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -32,6 +32,7 @@ import pandas as pd  # noqa: E402
 
 from . import provenance  # noqa: E402
 from .evaluation_figures import (  # noqa: E402
+    input_diversity_figure,
     reliability_diagrams,
     risk_coverage_curves,
     training_curves,
@@ -335,6 +336,9 @@ def main(argv=None):
         p.add_argument("--per-example", nargs="+", required=True)
         p.add_argument("--models", nargs="+", required=True)
         p.add_argument("--out", required=True)
+    p = sub.add_parser("input-diversity")
+    p.add_argument("--diversity", required=True, help="input_diversity.py's Parquet table")
+    p.add_argument("--out", required=True)
     p = sub.add_parser("training-curves")
     p.add_argument("--histories", required=True, help="histories.py's Parquet table")
     p.add_argument("--out", required=True)
@@ -351,7 +355,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     inputs = []
     for key in ("metrics", "grid", "data", "per_example", "teachers", "jacobians", "snr",
-                "histories"):  # fmt: skip
+                "histories", "diversity"):  # fmt: skip
         paths = vars(args).get(key) or []
         inputs += [paths] if isinstance(paths, str) else paths
     config = {
@@ -368,6 +372,8 @@ def main(argv=None):
     elif args.command in PER_EXAMPLE_FIGURES:
         per_example = pd.concat(map(pd.read_parquet, args.per_example), ignore_index=True)
         fig = PER_EXAMPLE_FIGURES[args.command](per_example, args.models)
+    elif args.command == "input-diversity":
+        fig = input_diversity_figure(pd.read_parquet(args.diversity))
     elif args.command == "training-curves":
         fig = training_curves(pd.read_parquet(args.histories))
     elif args.command == "diversity":

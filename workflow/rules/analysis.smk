@@ -81,3 +81,36 @@ rule collect_histories:
     shell:
         "python -m ensemble_distill.histories --checkpoints {params.checkpoints} "
         "--out {output.histories} > {log} 2>&1"
+
+
+# Diversity Matters Fig. 1 as numbers: diversity on clean, perturbed and test inputs.
+rule analyse_input_diversity:
+    input:
+        code=code("input_diversity"),
+        data=out("prepare_dataset", "data"),
+        teachers=lambda wc: manifests(P(wc).teacher_dirs()),
+        students=lambda wc: manifests(P(wc).student_dirs(P(wc).multi_member)),
+    output:
+        **plan.OUTPUTS["analyse_input_diversity"],
+    log:
+        "logs/analyse_input_diversity/{exp}.log",
+    benchmark:
+        "benchmarks/analyse_input_diversity/{exp}.tsv"
+    params:
+        teachers=lambda wc: P(wc).teacher_checkpoints(),
+        students=lambda wc: " ".join(
+            f"{s}={c}" for s in P(wc).multi_member for c in P(wc).student_checkpoints([s])
+        ),
+        steps=lambda wc: " ".join(map(str, P(wc).input_diversity_steps)),
+        draws=lambda wc: P(wc).analysis["draws"],
+        temperature=lambda wc: P(wc).analysis["temperature"],
+    threads: PLAN.threads("predict")
+    resources:
+        **PLAN.resources("predict"),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m ensemble_distill.input_diversity --data {input.data} "
+        "--teachers {params.teachers} --students {params.students} --steps {params.steps} "
+        "--draws {params.draws} --temperature {params.temperature} --threads {threads} "
+        "--out {output.table} > {log} 2>&1"

@@ -9,6 +9,7 @@ localrules:
     plot_reliability,
     plot_risk_coverage,
     plot_training_curves,
+    plot_input_diversity,
 
 
 # Every figure has this shape: one `figures` sub-command reading its inputs (params.args).
@@ -174,3 +175,19 @@ use rule plot_shift_curves as plot_training_curves with:
     params:
         command="training-curves",
         args=lambda wc, input: f"--histories {input.histories}",
+
+
+# Diversity Matters Fig. 1: diversity against the perturbation's L2 norm.
+use rule plot_shift_curves as plot_input_diversity with:
+    input:
+        code=code("figures"),
+        diversity=out("analyse_input_diversity", "table"),
+    output:
+        **figure_outputs("plot_input_diversity", "input_diversity.rst"),
+    log:
+        "logs/plot_input_diversity/{exp}.log",
+    benchmark:
+        "benchmarks/plot_input_diversity/{exp}.tsv"
+    params:
+        command="input-diversity",
+        args=lambda wc, input: f"--diversity {input.diversity}",

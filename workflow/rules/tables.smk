@@ -8,6 +8,7 @@ localrules:
     diversity_table,
     corruption_table,
     selective_table,
+    input_diversity_table,
 
 
 rule collect_metrics:
@@ -97,6 +98,23 @@ use rule ood_table as selective_table with:
     params:
         command="selective",
         inputs=get_eval_files("per-example", "per_example", "models"),
+        options=get_rows,
+
+
+# Diversity Matters Fig. 1 as a table: diversity on clean, perturbed and test inputs.
+use rule summary_table as input_diversity_table with:
+    input:
+        code=code("tables"),
+        diversity=out("analyse_input_diversity", "table"),
+    output:
+        **table_outputs("input_diversity_table", "input_diversity.rst"),
+    log:
+        "logs/input_diversity_table/{exp}.log",
+    benchmark:
+        "benchmarks/input_diversity_table/{exp}.tsv"
+    params:
+        command="input-diversity",
+        inputs=lambda wc, input: f"--diversity {input.diversity}",
         options=get_rows,
 
 

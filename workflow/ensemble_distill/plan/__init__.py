@@ -321,6 +321,11 @@ class Experiment:
         return self.spec["analysis"]
 
     @property
+    def input_diversity_steps(self):
+        """Step sizes of the input-diversity analysis (none: it does not run)."""
+        return self.analysis.get("steps") if self.has_calibration else None
+
+    @property
     def paper(self):
         return self.spec.get("paper")
 
@@ -350,6 +355,8 @@ class Experiment:
             out.append("corruption")
         if self.test_set:
             out.append("selective")
+        if self.input_diversity_steps:
+            out.append("input_diversity")
         return out
 
     @property
@@ -370,6 +377,8 @@ class Experiment:
         if self.test_set and not self.is_regression:
             out += ["reliability", "risk_coverage"]
         out.append("training_curves")
+        if self.input_diversity_steps:
+            out.append("input_diversity")
         return out
 
     @property

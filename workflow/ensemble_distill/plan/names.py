@@ -28,7 +28,10 @@ WILDCARDS = {  # Snakemake's wildcard constraints
 
 # --- output paths, by rule --------------------------------------------------------------
 EXP = "results/{exp}"
-TABLES = ("summary", "cost", "mu_gap", "ood", "diversity", "corruption", "selective")
+TABLES = (
+    "summary", "cost", "mu_gap", "ood", "diversity", "corruption", "selective",
+    "input_diversity",
+)  # fmt: skip
 FIGURES = (
     "shift_curves",
     "corruption_boxes",
@@ -40,6 +43,7 @@ FIGURES = (
     "reliability",
     "risk_coverage",
     "training_curves",
+    "input_diversity",
 )
 
 
@@ -83,6 +87,7 @@ OUTPUTS = {
     "collect_metrics": {"metrics": f"{EXP}/metrics.parquet"},
     "analyse_teachers": {"table": f"{EXP}/analysis/teacher_diversity.parquet"},
     "collect_histories": {"histories": f"{EXP}/histories.parquet"},
+    "analyse_input_diversity": {"table": f"{EXP}/analysis/input_diversity.parquet"},
     "analyse_jacobians": {
         "jacobians": f"{EXP}/analysis/jacobians.parquet",
         "snr": f"{EXP}/analysis/grad_snr.parquet",

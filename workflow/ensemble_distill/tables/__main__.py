@@ -12,6 +12,7 @@ Usage::
     python -m ensemble_distill.tables diversity --metrics ... --curve ... --cost ... --test-set test
     python -m ensemble_distill.tables corruption --metrics ... --out-md ... --out-csv ...
     python -m ensemble_distill.tables selective --per-example ... --out-md ... --out-csv ...
+    python -m ensemble_distill.tables input-diversity --diversity ... --out-md ... --out-csv ...
 """
 
 import argparse
@@ -22,7 +23,7 @@ from .. import provenance
 from ..io import atomic_path
 from ..paper import PAPERS
 from ..selective import aurc_rows
-from .diversity import corruption_tables, diversity_tables
+from .diversity import corruption_tables, diversity_tables, input_diversity_tables
 from .format import collect, metric_columns_table
 from .hydra import cost_tables, mu_gap_tables, ood_tables, summary_tables, uci_tables
 
@@ -53,6 +54,11 @@ CAPTIONS = {
     "about, averaged over coverages 1/N..1), ranking inputs by confidence (largest mean "
     "probability) or by low model uncertainty (MU); tied scores count at their expected "
     "error rate. Mean ± std over seeds.",
+    "input-diversity": "Diversity Matters Fig. 1 as numbers: mean pairwise KL between members "
+    "(T = 1) and their disagreement rate on clean training inputs, on test inputs, and on "
+    "training inputs perturbed by Gaussian noise and by ODS at step η (drawn from the "
+    "teachers); L2 norm of the perturbation after clipping beside its nominal η·√D; mean "
+    "± std over draws (and student seeds).",
     "cost": "Parameters and FLOPs per image (counted by torch.utils.flop_counter, 1 FLOP = "
     "1 multiply or add), and the median over repeats of the time to predict 10k test images "
     "(batch 1000, one thread) in one process.",
@@ -69,6 +75,7 @@ SOURCES = {
     "diversity": "metrics",
     "corruption": "metrics",
     "selective": "per_example",
+    "input-diversity": "diversity",
 }
 
 
@@ -126,6 +133,8 @@ def main(argv=None):
         )
     elif args.command == "corruption":
         text, csv = corruption_tables(collect(args.metrics), args.models)
+    elif args.command == "input-diversity":
+        text, csv = input_diversity_tables(collect(args.diversity), args.models)
     elif args.command == "selective":
         text, csv = metric_columns_table(aurc_rows(collect(args.per_example)), args.models)
     elif args.command == "uci":

@@ -137,3 +137,34 @@ def corruption_tables(metrics, models):
     text += "\nBy severity (mean over types and seeds):\n\n"
     text += markdown(["model", "severity", *[CORRUPTION_METRICS[m] for m in names]], rows)
     return text, pd.DataFrame(records)
+
+
+def input_diversity_tables(frame, models=None):
+    """Diversity Matters Fig. 1 as a table (input_diversity.py): per network (teachers
+    first, then students in ``models`` order), inputs and step."""
+    stats = input_diversity_summary(frame)
+    order = ["teachers", *(m for m in (models or []) if m in set(stats["network"]))]
+    order += [n for n in stats["network"].unique() if n not in order]
+    stats["order"] = stats["network"].map({n: i for i, n in enumerate(order)})
+    stats = stats.sort_values(["order"], kind="stable").drop(columns="order")
+    rows = [
+        [r["network"], r["inputs"], f"{r['step'] * 255:.0f}/255" if r["step"] else "",
+         f"{r['nominal_norm']:.3f}" if r["step"] else "",
+         f"{r['l2_norm_mean']:.3f}" if r["step"] else "",
+         format_value(r["mean_kl_mean"], r["mean_kl_std"], r["n"]),
+         format_value(r["disagreement_mean"], r["disagreement_std"], r["n"]), r["n"]]
+        for _, r in stats.iterrows()
+    ]  # fmt: skip
+    header = ["network", "inputs", "η", "nominal L2", "L2 after clipping", "mean-KLD",
+              "disagreement", "n"]  # fmt: skip
+    return markdown(header, rows), stats
+
+
+def input_diversity_summary(frame):
+    """Mean ± std over draws and student seeds, per network, inputs and step."""
+    grouped = frame.groupby(["network", "inputs", "step"], sort=False)
+    out = grouped[["l2_norm", "mean_kl", "disagreement"]].agg(["mean", "std"])
+    out.columns = [f"{a}_{b}" for a, b in out.columns]
+    out["nominal_norm"] = grouped["nominal_norm"].first()
+    out["n"] = grouped.size()
+    return out.reset_index()
