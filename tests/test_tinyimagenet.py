@@ -126,7 +126,7 @@ def test_config_dry_run_counts(standin, workflow_copy):
     )  # fmt: skip
     assert int(counts["train_teacher"]) == 4 and int(counts["distill_student"]) == 7 * 3
     assert int(counts["make_eval_set"]) == 2 and int(counts["predict"]) == 1 + 7 * 3
-    assert int(counts["total"]) == 89
+    assert int(counts["total"]) == 90
 
 
 @pytest.mark.slow
