@@ -42,12 +42,13 @@ JACOBIAN_EXAMPLES = 200
 SNR_DRAWS, SNR_BATCH = 32, 64
 
 
-def perturbed(kind, x, teachers, step, bounds, seed):
+def perturbed(kind, x, teachers, step, bounds, seed, temperature=1.0):
     fn = PERTURBATIONS[kind]
     if fn is None:
         return x
     generator = torch.Generator().manual_seed(seed)
-    return fn(x, teachers, step=step, generator=generator, bounds=bounds)
+    return fn(x, teachers, step=step, generator=generator, bounds=bounds,
+              temperature=temperature)  # fmt: skip
 
 
 @torch.no_grad()
@@ -59,9 +60,13 @@ def diversity_frame(teachers, x, label):
     )
 
 
-def teacher_diversity(teachers, x, step, bounds, seed=0):
+def teacher_diversity(teachers, x, step, bounds, seed=0, temperature=1.0):
+    """Per example, on clean and perturbed training inputs (ODS drawn at the students'
+    ``temperature``, as in training); input_diversity.py averages over draws and steps."""
     frames = [
-        diversity_frame(teachers, perturbed(kind, x, teachers, step, bounds, seed), label)
+        diversity_frame(
+            teachers, perturbed(kind, x, teachers, step, bounds, seed, temperature), label
+        )  # fmt: skip
         for kind, label in (
             ("none", "train"),
             ("gaussian", "train + Gaussian"),
@@ -139,18 +144,18 @@ def main(argv=None):
         p.add_argument("--teachers", nargs="+", required=True)
         p.add_argument("--step", type=float, required=True, help="perturbation step η")
         p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--temperature", type=float, default=1.0, help="ODS's temperature")
     sub.choices["teachers"].add_argument("--out", required=True)
     jac = sub.choices["jacobians"]
     jac.add_argument("--students", nargs="+", required=True, help="name=checkpoint")
     jac.add_argument("--scratch", nargs="+", required=True, help="name=checkpoint")
-    jac.add_argument("--temperature", type=float, default=1.0)
     jac.add_argument("--out-jacobians", required=True)
     jac.add_argument("--out-snr", required=True)
     args = parser.parse_args(argv)
     configure_torch(args.threads)
     students = [*getattr(args, "students", []), *getattr(args, "scratch", [])]
     record = provenance.start(
-        config={"command": args.command, "step": args.step},
+        config={"command": args.command, "step": args.step, "temperature": args.temperature},
         inputs=[args.data, *args.teachers, *(s.split("=", 1)[1] for s in students)],
     )
     data = Dataset.load(args.data)
@@ -160,7 +165,9 @@ def main(argv=None):
     if args.command == "teachers":
         x = as_unit_float(torch.as_tensor(data.x_train[:EXAMPLES]))
         provenance.write_parquet(
-            teacher_diversity(teachers, x, args.step, bounds), args.out, record
+            teacher_diversity(teachers, x, args.step, bounds, temperature=args.temperature),
+            args.out,
+            record,
         )
         return
     # Inputs in [0, 1] (uint8 images converted): the space perturbations act in.

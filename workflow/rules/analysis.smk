@@ -18,6 +18,7 @@ rule analyse_teachers:
     params:
         teachers=lambda wc: P(wc).teacher_checkpoints(),
         step=lambda wc: P(wc).analysis["step"],
+        temperature=lambda wc: P(wc).analysis["temperature"],
     threads: PLAN.threads("predict")
     resources:
         **PLAN.resources("predict"),
@@ -25,8 +26,8 @@ rule analyse_teachers:
         "../../envs/torch.yaml"
     shell:
         "python -m ensemble_distill.analysis teachers --data {input.data} "
-        "--teachers {params.teachers} --step {params.step} --threads {threads} "
-        "--out {output.table} > {log} 2>&1"
+        "--teachers {params.teachers} --step {params.step} --temperature {params.temperature} "
+        "--threads {threads} --out {output.table} > {log} 2>&1"
 
 
 rule analyse_jacobians:
