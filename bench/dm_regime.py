@@ -12,6 +12,7 @@ import glob
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -20,6 +21,8 @@ from ensemble_distill.datasets import Dataset  # noqa: E402
 from ensemble_distill.distill import load_teachers  # noqa: E402
 from ensemble_distill.metrics import disagreement, pairwise_kl  # noqa: E402
 from ensemble_distill.models.resnet import as_unit_float  # noqa: E402
+from ensemble_distill.perturb import ods_direction  # noqa: E402
+from ensemble_distill.tables.format import paired_differences  # noqa: E402
 
 
 def teachers_fit(folder):
@@ -56,11 +59,40 @@ def dee_sensitivity(folder):
               f"{worth:.3f} DEE")  # fmt: skip
 
 
+def be_against_single(metrics):
+    """BE-4 (KD) − one network distilled with KD, on the same seeds (test set)."""
+    test = metrics[(metrics["eval_kind"] == "test") & metrics["metric"].isin(["acc", "cnll"])]
+    wide = test.pivot_table(index=["model", "distill_seed"], columns="metric", values="value")
+    rows, _ = paired_differences(wide.reset_index(), [("be4_kd", "kd_single")], ["acc", "cnll"])
+    print("paired, test set (ACC, cNLL):", rows)
+
+
+def ods_norms(folder):
+    """Share of training inputs whose ODS direction (each of the first 4 teachers) is
+    shorter than √D with the paper's float32 arithmetic and with ``numerics: stable``."""
+    data = Dataset.load(folder / "dataset.npz")
+    paths = sorted(glob.glob(str(folder / "teachers/*/seed*/model.pt")))[:4]
+    teachers = load_teachers(paths)[0]
+    x = as_unit_float(torch.as_tensor(data.x_train))
+    root_d = np.sqrt(x[0].numel())
+    for temperature in (1.0, 4.0):
+        for numerics in ("paper", "stable"):
+            short = []
+            for k in range(len(paths)):
+                generator = torch.Generator().manual_seed(k)
+                d, _ = ods_direction(x, teachers[k], temperature, generator, numerics)
+                short.append(float((d.flatten(1).norm(dim=1) < 0.99 * root_d).float().mean()))
+            print(f"ODS at T = {temperature}, {numerics}: share of training inputs with a "
+                  f"direction shorter than 0.99·√D, per teacher: {np.round(short, 3)}")  # fmt: skip
+
+
 def main(folder):
     folder = Path(folder)
     teachers_fit(folder)
     metrics = pd.read_parquet(folder / "metrics.parquet")
     chosen_steps(metrics)
+    be_against_single(metrics)
+    ods_norms(folder)
     dee_sensitivity(folder)
     table = folder / "tables/diversity.md"
     print(table.read_text().split("Paired differences")[-1])

@@ -125,8 +125,9 @@ def test_config_dry_run_counts(standin, workflow_copy):
         if len(line.split()) == 2 and line.split()[1].isdigit()
     )  # fmt: skip
     assert int(counts["train_teacher"]) == 4 and int(counts["distill_student"]) == 7 * 3
-    assert int(counts["make_eval_set"]) == 2 and int(counts["predict"]) == 1 + 7 * 3
-    assert int(counts["total"]) == 90
+    assert int(counts["make_eval_set"]) == 2 and int(counts["predict"]) == 1 + 9 * 3
+    assert int(counts["average_student"]) == 2 * 3  # LatentBE of be4_kd and be4_ods
+    assert int(counts["total"]) == 108
 
 
 @pytest.mark.slow
