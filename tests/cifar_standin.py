@@ -72,6 +72,8 @@ def shrink(experiment):
     exp["ensemble"] = {"size": 3, "pack": 3}
     exp["distill_seeds"] = [0]
     for student in exp["students"].values():
+        if "train" not in student:
+            continue  # LatentBE: no training
         student["train"] = shrink_train(student["train"])
         if "teachers" in student:
             student["teachers"] = min(student["teachers"], 2 if student["teachers"] < 8 else 3)

@@ -15,7 +15,6 @@ archive itself once its MD5 matches the published one, so every pixel read was c
 an extracted folder has no published checksums, so reading it needs ``verify: false``.
 """
 
-import hashlib
 import io
 import re
 import zipfile
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .cifar import md5
 from .io import DataError
 
 FOLDER = "tiny-imagenet-200"
@@ -76,14 +76,6 @@ class Archive:
 
     def where(self, name):
         return f"{self.path}:{FOLDER}/{name}"
-
-
-def md5(path):
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def open_source(data_root, verify=True):
