@@ -116,7 +116,8 @@ def make_optimizer(named_parameters, *, optimizer, lr, weight_decay, momentum=0.
 
 
 class Diverged(Exception):
-    """A training loss that is not finite (raised before the step that would apply it)."""
+    """A training loss that was not finite in an epoch (raised at the epoch's end, before
+    its state could be recorded or saved)."""
 
     def explained(self, epoch, saved, resume, lr):
         return FloatingPointError(
@@ -212,7 +213,7 @@ def train_epoch(model, loss_fn, opt, train, epoch, *, seeds, pack, batch_size, a
         train_batches = pack_batches(train, batch_size, orders)
     else:
         train_batches = batches(train, batch_size, orders[0])
-    total, n = 0.0, 0
+    total, n, finite = 0.0, 0, True
     for batch in train_batches:
         if augment is not None:
             batch = augmented(batch, augment, augment_generators, pack)
@@ -221,15 +222,18 @@ def train_epoch(model, loss_fn, opt, train, epoch, *, seeds, pack, batch_size, a
         with autocast():
             losses = loss_fn(model, *batch).float()
         loss = losses.sum()
-        if not torch.isfinite(loss):  # stop before the state is overwritten
-            raise Diverged(loss.item())
+        # On the device, read once per epoch: a per-step check would wait for the GPU.
+        finite = torch.isfinite(loss) & finite
         opt.zero_grad()
         loss.backward()
         opt.step()
         b = batch[0].shape[1] if pack else len(batch[0])
         total = total + losses.detach().double() * b
         n += b
-    return ((total / n).tolist() if pack else [(total / n).item()]), n
+    mean = total / n
+    if not bool(finite):  # the epoch's state is dropped: the last saved one is kept
+        raise Diverged("nan" if mean.isnan().any() else "inf")
+    return (mean.tolist() if pack else [mean.item()]), n
 
 
 def fit(model, loss_fn, train, val, *, epochs, batch_size, lr, weight_decay, seed, resume,
