@@ -1,3 +1,4 @@
+import contextlib
 import os
 import subprocess
 import sys
@@ -195,3 +196,28 @@ def test_training_does_not_import_torch_dynamo():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_an_epoch_reads_the_device_a_constant_number_of_times(tmp_path, monkeypatch):
+    """No per-step host synchronisation: over an epoch of 16 batches the loop converts a
+    tensor to a Python value (bool, item, tolist) a fixed number of times, not per batch."""
+    reads = []
+    for name in ("__bool__", "item", "tolist"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, _name=name, **kwargs):
+            reads.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    torch.manual_seed(0)
+    model = build_model({"arch": "mlp", "sizes": [4, 16, 2]})
+    opt = train_module.make_optimizer(model.named_parameters(), optimizer="sgd", lr=1e-2,
+                                      weight_decay=0.0)  # fmt: skip
+    x, y = make_data(256)
+    _, n = train_module.train_epoch(
+        model, lambda m, a, b: nll_loss(m(a), b), opt, (x, y), 0,
+        seeds=[0], pack=False, batch_size=16, augment=None, prepare_batch=None,
+        autocast=contextlib.nullcontext,
+    )  # fmt: skip
+    assert n == 256 and len(reads) <= 3, reads
