@@ -52,7 +52,7 @@ def test_checkpoint_and_metrics_rerun_identical_and_results_untouched(workflow, 
     assert (tmp_path / "a" / TEACHER).is_file() and not (tmp_path / "a" / TEACHER).is_symlink()
     metrics = audit_rerun(workflow, METRICS, "--scratch", str(tmp_path / "b"))
     assert metrics.returncode == 0, metrics.stdout + metrics.stderr
-    assert f"{METRICS}: identical\n  identical data" in metrics.stdout
+    assert f"{METRICS}: identical\n  byte-identical" in metrics.stdout  # same code, same record
     assert hashes(workflow / "results") == before
 
 

@@ -10,13 +10,14 @@ artifact (``python -m ensemble_distill.audit --rerun PATH``).
   nothing in ``results/`` changes, and training starts afresh. The artifact's own link is
   removed first, so a rerun that does not write it is caught. Other relative paths (a
   ``--data-root``) are made absolute.
-* The result is byte-identical, or, for Parquet files, has identical data (their metadata
-  holds the command, whose paths differ); otherwise each array, tensor or numeric column
-  that differs is listed with its largest difference. Differences within ``TOLERANCE`` are
-  reported as such and pass: float32 sums reordered by another BLAS, thread count or GPU
-  differ by a few units in the last place (~1e-7 relative), and a training run compounds
-  that over its steps, so 1e-4 relative (1e-6 absolute) separates reordering from a
-  changed computation. On the machine and thread count of the record the rerun is exact.
+* The result is byte-identical, or, for Parquet files, has identical data (their
+  metadata holds the job's record, which names the commit and host); otherwise each
+  array, tensor or numeric column that differs is listed with its largest difference.
+  Differences within ``TOLERANCE`` are reported as such and pass: float32 sums reordered
+  by another BLAS, thread count or GPU differ by a few units in the last place (~1e-7
+  relative), and a training run compounds that over its steps, so 1e-4 relative (1e-6
+  absolute) separates reordering from a changed computation. On the machine, thread count
+  and commit of the record the rerun is exact.
 """
 
 import os
@@ -88,7 +89,10 @@ def scratch_command(record, root, scratch):
 
 
 def run(record, root, scratch):
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    """Run the recorded command with the workflow's own package (``root/workflow``, as the
+    Snakefile does), so that its provenance names the same code."""
+    package = root / "workflow" if (root / "workflow").is_dir() else Path(__file__).parent.parent
+    env = {**os.environ, "PYTHONPATH": str(package.resolve())}
     env.pop(jobguard.PARENT_ENV, None)  # no Snakemake to outlive
     command = scratch_command(record, root, scratch)
     done = subprocess.run(command, cwd=scratch, env=env, capture_output=True, text=True)
@@ -148,7 +152,7 @@ def compare(original, again):
     if original.suffix == ".parquet" and provenance.parquet_content_sha256(
         original
     ) == provenance.parquet_content_sha256(again):
-        return "identical", ["identical data (the metadata names other paths)"]
+        return "identical", ["identical data (the record in its metadata differs: commit, host)"]
     reader = READERS.get(original.suffix)
     if reader is None:
         return "differs", ["the bytes differ (no array reader for this file type)"]
