@@ -53,10 +53,8 @@ def bundled_files(experiment, checkpoints=False, predictions=True):
         inside = path.relative_to(root).parts
         if path.is_dir() or inside[0] in left_out or path.name.startswith(".snakemake"):
             continue
-        if inside[0] == "dataset.npz" or inside[0].startswith("dataset.") or path.suffix == ".lock":
+        if inside[0].startswith("dataset.") or path.suffix == ".lock":
             continue  # the dataset (and its record) are inputs of other jobs
-        if any(f"{d}.manifest.json" == inside[-1] for d in left_out):
-            continue
         files.append(path)
     return files
 

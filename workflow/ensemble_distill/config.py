@@ -344,15 +344,15 @@ def _unreadable_archives(name, exp, root):
 def _downloads_that_cannot_work(name, exp, root):
     """Datasets set to ``download: true`` whose files are missing while their download host
     cannot be reached from here: named before any job, not by urllib inside one."""
-    wanted = [("dataset", exp["dataset"]["name"], raw_files(exp["dataset"], root))]
+    wanted = []
+    if exp["dataset"].get("download"):
+        wanted.append(("dataset", exp["dataset"]["name"], raw_files(exp["dataset"], root)))
     for set_name, spec in exp["eval_sets"].items():
         if spec["kind"] == "ood" and spec.get("download"):
             files = raw_files({"name": spec["source"]}, root)
             wanted.append((f"eval_sets.{set_name}", spec["source"], files))
     problems = []
     for key, dataset, files in wanted:
-        if key == "dataset" and not exp["dataset"].get("download"):
-            continue
         if all(p.is_file() for p in files) or not (why := unreachable(download_urls(dataset))):
             continue
         problems.append(

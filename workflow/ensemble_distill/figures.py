@@ -32,6 +32,7 @@ import pandas as pd  # noqa: E402
 
 from . import provenance  # noqa: E402
 from .evaluation_figures import (  # noqa: E402
+    first_seed,
     input_diversity_figure,
     reliability_diagrams,
     risk_coverage_curves,
@@ -136,10 +137,7 @@ def ood_histograms(per_example, models):
     """
     fig, axes = plt.subplots(len(models), 2, squeeze=False, figsize=(9, 2.4 * len(models)))
     for row, model in enumerate(models):
-        part = per_example[per_example["model"] == model]
-        part = part[
-            part["distill_seed"].isna() | (part["distill_seed"] == part["distill_seed"].min())
-        ]
+        part = first_seed(per_example[per_example["model"] == model])
         for col, score in enumerate(("total_uncertainty", "model_uncertainty")):
             ax = axes[row, col]
             ax.set_title(f"{model}: {UNCERTAINTIES[score]}", fontsize=9)

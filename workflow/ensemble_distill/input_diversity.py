@@ -27,15 +27,13 @@ import torch
 import torch.nn.functional as F
 
 from . import provenance
+from .analysis import load_students, perturbed
 from .catalog import input_bounds
 from .datasets import Dataset
 from .distill import load_teachers
-from .io import load_checkpoint
 from .jobs import configure_torch, log
 from .metrics import disagreement, pairwise_kl
-from .models import load_model
 from .models.resnet import as_unit_float
-from .perturb import PERTURBATIONS
 from .tables.diversity import input_diversity_summary
 
 EXAMPLES = 1000  # training and test inputs
@@ -49,12 +47,6 @@ def member_diversity(model, x):
     return float(pairwise_kl(log_probs).mean()), float(disagreement(log_probs).mean())
 
 
-def perturbed_inputs(kind, x, teachers, step, bounds, temperature, seed):
-    generator = torch.Generator().manual_seed(seed)
-    return PERTURBATIONS[kind](x, teachers, step=step, generator=generator, bounds=bounds,
-                               temperature=temperature)  # fmt: skip
-
-
 def input_sets(teachers, x_train, x_test, steps, draws, bounds, temperature):
     """(inputs label, η, draw, inputs, mean L2 norm of the change) for every set."""
     yield "train", 0.0, 0, x_train, 0.0
@@ -62,7 +54,7 @@ def input_sets(teachers, x_train, x_test, steps, draws, bounds, temperature):
     for kind, label in (("gaussian", "train + Gaussian"), ("ods", "train + ODS")):
         for step in steps:
             for draw in range(draws):
-                x = perturbed_inputs(kind, x_train, teachers, step, bounds, temperature, draw)
+                x = perturbed(kind, x_train, teachers, step, bounds, draw, temperature)
                 norm = float((x - x_train).flatten(1).norm(dim=1).mean())
                 yield label, step, draw, x, norm
 
@@ -81,15 +73,6 @@ def input_diversity(teachers, students, x_train, x_test, steps, draws, bounds, t
                              disagreement=rate))  # fmt: skip
         log(f"{label} η={step:.4f} draw {draw}: teachers' KL {rows[-len(networks)]['mean_kl']:.4f}")
     return pd.DataFrame(rows).astype({"seed": "Int64"})
-
-
-def load_students(items):
-    out = []
-    for item in items:
-        name, path = item.split("=", 1)
-        checkpoint = load_checkpoint(path)
-        out.append((name, int(checkpoint["seed"]), load_model(checkpoint)))
-    return out
 
 
 def main(argv=None):

@@ -85,7 +85,6 @@ def main(argv=None):
     parser.add_argument("--out", required=True)
     jobguard.add_log_argument(parser)
     args = parser.parse_args(argv)
-    torch.manual_seed(0)  # no randomness is used; fixed for the record
     record = provenance.start(config={"student": args.student}, inputs=[args.data])
     with jobguard.owning(args.out, args.log):
         data = Dataset.load(args.data)

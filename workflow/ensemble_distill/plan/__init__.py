@@ -398,6 +398,11 @@ class Experiment:
         ]
 
 
+def name_pattern(names):
+    """A regex matching exactly ``names`` (one that matches nothing where there are none)."""
+    return "|".join(sorted(map(re.escape, set(names)))) or "(?!)"
+
+
 # --- the whole config -------------------------------------------------------------------
 class Plan:
     """The plan of a validated config: its experiments to run and cluster resources."""
@@ -421,15 +426,15 @@ class Plan:
 
     def students_named(self, condition):
         """A wildcard pattern matching the student names (of any experiment) whose method
-        satisfies ``condition`` (one that matches nothing where none does)."""
-        names = {n for e in self.experiments.values() for n in e.students_where(condition)}
-        return "|".join(sorted(map(re.escape, names))) or "(?!)"
+        satisfies ``condition``."""
+        return name_pattern(
+            n for e in self.experiments.values() for n in e.students_where(condition)
+        )
 
     def experiments_where(self, condition):
         """A wildcard pattern matching the names of the experiments where ``condition``
-        holds (one that matches nothing where none does)."""
-        names = [re.escape(e.name) for e in self.experiments.values() if condition(e)]
-        return "|".join(names) or "(?!)"
+        holds."""
+        return name_pattern(e.name for e in self.experiments.values() if condition(e))
 
     @property
     def uci_experiments(self):
