@@ -71,6 +71,16 @@ def run_tiny_config(workflow, config_name, data_root=None, git=False):
     return workflow / "results"
 
 
+@pytest.fixture(scope="session")
+def standin_root(tmp_path_factory):
+    """Stand-in CIFAR-10 / CIFAR-100 / SVHN files in the official formats."""
+    from ensemble_distill.standin import write_standin_data
+
+    root = tmp_path_factory.mktemp("cifar-data")
+    write_standin_data(root)
+    return root
+
+
 @pytest.fixture
 def say(request):
     """Print a line to the terminal even while pytest captures output (for CI summaries)."""

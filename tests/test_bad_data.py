@@ -186,7 +186,7 @@ BAD_CIFAR = {
 
 @pytest.mark.parametrize("case", sorted(BAD_CIFAR))
 def test_bad_cifar_files_are_named(case, tmp_path):
-    from cifar_standin import write_standin_data
+    from ensemble_distill.standin import write_standin_data
 
     damage, load, message = BAD_CIFAR[case]
     write_standin_data(tmp_path)

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from cifar_standin import tiny_config, write_standin_data
 from conftest import REPO, snakemake
 from ensemble_distill import cifar, corruptions
 from ensemble_distill.augment import random_crop_flip
@@ -19,6 +18,7 @@ from ensemble_distill.datasets import DataError, load_dataset
 from ensemble_distill.evalsets import build_eval_set
 from ensemble_distill.metrics import evaluate_predictions
 from ensemble_distill.models import build_model, count_parameters, hydra_spec, teacher_spec
+from ensemble_distill.standin import shrunk_config, write_standin_data
 from ensemble_distill.train import lr_factor
 from scipy import ndimage
 
@@ -282,13 +282,6 @@ PAPER_CONFIGS = {  # config: (experiment, jobs of the whole dry-run, teachers, s
 }
 
 
-@pytest.fixture(scope="module")
-def standin_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cifar-data")
-    write_standin_data(root)
-    return root
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PAPER_CONFIGS))
 def test_paper_config_dry_run(name, standin_root, workflow_copy):
@@ -329,7 +322,10 @@ TINY_STUDENTS = {
 @pytest.mark.slow
 def test_paper_configs_end_to_end_on_standin_data(standin_root, workflow_copy):
     """All three CIFAR configs, shrunk, in one Snakemake run: every rule they use."""
-    configs = [tiny_config(name, standin_root, TINY_STUDENTS[name]) for name in PAPER_CONFIGS]
+    configs = [
+        shrunk_config(REPO / "configs" / name, standin_root, TINY_STUDENTS[name])
+        for name in PAPER_CONFIGS
+    ]
     experiments = {k: v for c in configs for k, v in c["experiments"].items()}
     merged = {**configs[0], "run": list(experiments), "experiments": experiments}
     (workflow_copy / "config.yaml").write_text(yaml.safe_dump(merged))
@@ -521,7 +517,7 @@ CIFAR_CASES = {  # edit of a valid tiny CIFAR experiment -> the error line it mu
 def test_bad_cifar_configs_name_the_key(case, standin_root):
     from ensemble_distill.config import ConfigError, validate_config
 
-    config = tiny_config("hydra-cifar10.yaml", standin_root, ["kd", "hydra3"])
+    config = shrunk_config(REPO / "configs/hydra-cifar10.yaml", standin_root, ["kd", "hydra3"])
     edit, message = CIFAR_CASES[case]
     edit(config["experiments"]["hydra_cifar10"])
     with pytest.raises(ConfigError, match=re.escape(message)) as error:
@@ -529,7 +525,9 @@ def test_bad_cifar_configs_name_the_key(case, standin_root):
     if "verify" in message:  # names the file, what it is and what it should be
         named = r"verify': .*(data_batch_1|test_32x32\.mat) has md5 [0-9a-f]{32}, the official"
         assert re.search(named, str(error.value)), str(error.value)
-    validate_config(tiny_config("hydra-cifar10.yaml", standin_root, ["kd", "hydra3"]))
+    validate_config(
+        shrunk_config(REPO / "configs/hydra-cifar10.yaml", standin_root, ["kd", "hydra3"])
+    )
 
 
 # ------------------------------------------------- the four types added last, by hand

@@ -152,7 +152,8 @@ def test_cluster_resources_from_config():
     teacher = Plan(config).resources("train_teacher")
     assert teacher["gres"] == "gpu:2" and "gpu" not in teacher
     assert [teacher["runtime"](None, attempt) for attempt in (1, 2, 3)] == [45, 90, 135]
-    assert teacher["mem_mb"] == 4000  # the job default fills what the config leaves out
+    # the job default (4000 MB) fills what the config leaves out; it grows with the attempt
+    assert [teacher["mem_mb"](None, attempt) for attempt in (1, 2)] == [4000, 8000]
     assert "gpu" not in Plan(config).resources("predict")  # 0 GPUs: no request at all
     config["resources"]["gpu_request"] = "gpu"
     assert Plan(config).resources("train_teacher")["gpu"] == 2

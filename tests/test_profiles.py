@@ -45,3 +45,26 @@ def test_slurm_profile_dry_run_resolves_resources(workflow_copy, style):
     metrics = job_block(output, "compute_metrics")
     assert "gpu" not in metrics.split("resources:")[1].split("\n")[0]
     assert "slurm_partition=CHANGE_ME_cpu" in metrics and "runtime=60" in metrics
+
+
+def test_slurm_profiles_group_the_rules_groups():
+    """group-components names exactly the rules' `group:`s (Snakemake ignores unknown
+    names), in both SLURM profiles, with `cores` at least every config's largest `threads`."""
+    import re
+
+    groups = set()
+    for path in (REPO / "workflow/rules").glob("*.smk"):
+        groups |= set(re.findall(r'^    group:\n        "(\w+)"', path.read_text(), flags=re.M))
+    assert groups == {"eval_sets", "metrics"}
+    threads = [
+        job["threads"]
+        for path in (REPO / "configs").glob("*.yaml")
+        for job in (yaml.safe_load(path.read_text()).get("resources") or {}).values()
+        if isinstance(job, dict) and "threads" in job
+    ]
+    for name in ("slurm", "slurm-local"):
+        profile = yaml.safe_load((REPO / f"profiles/{name}/profile.yaml").read_text())
+        assert set(profile["group-components"]) == groups, name
+    assert yaml.safe_load((REPO / "profiles/slurm/profile.yaml").read_text())["cores"] >= max(
+        threads
+    )

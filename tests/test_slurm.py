@@ -9,11 +9,14 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import REPO
 from ensemble_distill import provenance
+from ensemble_distill.standin import shrunk_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
@@ -54,26 +57,53 @@ def write_config(workflow, text):
     (workflow / "config.yaml").write_text("resources: {measure_cost: {threads: 1}}\n" + text)
 
 
-def test_tiny_config_runs_through_sbatch(cluster, workflow_copy, say):
-    write_config(workflow_copy, (REPO / "tests/configs/tiny.yaml").read_text())
+def scontrol_job(job_id):
+    """{key: value} of ``scontrol show job`` (the cluster keeps ended jobs for MinJobAge)."""
+    text = subprocess.run(["scontrol", "show", "job", str(job_id)], capture_output=True,
+                          text=True, check=True).stdout  # fmt: skip
+    return dict(item.split("=", 1) for item in text.split() if "=" in item)
+
+
+def test_tiny_cifar_config_runs_through_sbatch_in_groups(cluster, workflow_copy, standin_root,
+                                                         say):  # fmt: skip
+    """hydra-cifar10 shrunk, one student: 16 jobs that are not local rules go out as 10
+    sbatch jobs: prepare_dataset, train_teacher, analyse_teachers, distill_student,
+    measure_cost and 2 x predict alone; 6 eval sets in groups of 4 (2 jobs); the metrics of
+    both eval groups and the ensemble curve in 1."""
+    config = shrunk_config(REPO / "configs/hydra-cifar10.yaml", standin_root, ["kd"])
+    write_config(workflow_copy, yaml.safe_dump(config))
     tic = time.monotonic()
     rc, output = run_slurm(workflow_copy)
     assert rc == 0, output[-4000:]
-    job_ids = {int(job) for job, _ in SUBMITTED.findall(output)}
-    # Every job except the local ones (tables, figures: `localrule x:`) is its own SLURM job.
-    remote = re.findall(r"^rule (\w+):", output, flags=re.M)
-    assert len(job_ids) == len(remote) > 0 and "train_teacher" in remote
-    metrics = pd.read_parquet(workflow_copy / "results/img/metrics.parquet")
-    assert set(metrics["model"]) == {"ensemble", "single", "hydra"}
-    for table in ("summary", "cost", "mu_gap", "ood"):
-        assert (workflow_copy / f"results/img/tables/{table}.md").stat().st_size > 0
+    submitted = {int(job): log for job, log in SUBMITTED.findall(output)}
+    remote = re.findall(r"^\s*rule (\w+):", output, flags=re.M)  # not "localrule x:"
+    assert len(remote) == 16 and remote.count("make_eval_set") == 6
+    groups = sorted(Path(log).parent.name for log in submitted.values() if "/group_" in log)
+    assert groups == ["group_eval_sets_make_eval_set"] * 2 + [
+        "group_metrics_compute_metrics_ensemble_curve"  # the plugin's folder: group and rules
+    ]
+    assert len(submitted) == 10, output[-4000:]
+    # The 4-set group: 2 cores wide (the profile's `cores`), so 2 layers of 2 jobs, each
+    # 4000 MB and 60 min: 8000 MB and 2 h. The 2-set group: 1 layer, 1 h.
+    asked = sorted(
+        (scontrol_job(job)["NumCPUs"], scontrol_job(job)["TimeLimit"],
+         scontrol_job(job)["MinMemoryNode"])
+        for job, log in submitted.items() if "group_eval_sets" in log
+    )  # fmt: skip
+    assert asked == [("2", "01:00:00", "8000M"), ("2", "02:00:00", "8000M")]
+    metrics = pd.read_parquet(workflow_copy / "results/hydra_cifar10/metrics.parquet")
+    assert set(metrics["model"]) == {"ensemble", "single", "kd"}
+    for table in ("summary", "corruption", "ood"):
+        assert (workflow_copy / f"results/hydra_cifar10/tables/{table}.md").stat().st_size > 0
     # Provenance names the SLURM job that trained each checkpoint.
-    teacher = provenance.read(workflow_copy / "results/img/teachers/seeds5-7/seed5/model.pt")
-    assert int(teacher["slurm_job_id"]) in job_ids
+    checkpoint = workflow_copy / "results/hydra_cifar10/teachers/seeds0-2/seed1/model.pt"
+    teacher = provenance.read(checkpoint)
+    assert "train_teacher" in submitted[int(teacher["slurm_job_id"])]
     say(
-        f"{len(job_ids)} SLURM jobs (ids {min(job_ids)}-{max(job_ids)}) and "
+        f"{len(remote)} jobs in {len(submitted)} SLURM jobs ({len(groups)} of them groups) and "
         f"{output.count('localrule ')} local jobs in {time.monotonic() - tic:.0f} s; "
-        f"teacher seed5 trained in SLURM job {teacher['slurm_job_id']}"
+        f"eval-set groups asked (CPUs, time, memory) {asked}; teacher seed1 trained in "
+        f"SLURM job {teacher['slurm_job_id']}"
     )
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from cifar_standin import shrink, write_tinyimagenet_standin
 from conftest import REPO, snakemake
 from ensemble_distill import tinyimagenet
 from ensemble_distill.datasets import DataError, load_dataset
+from ensemble_distill.standin import shrink, write_tinyimagenet_standin
 from ensemble_distill.tinyimagenet import load_tinyimagenet_arrays, open_source, training_files
 
 SPEC = {"name": "tinyimagenet", "verify": False, "val_per_class": 3}

@@ -37,6 +37,8 @@ rule make_eval_set:
         evalset=spec_json("eval_sets", "evalset"),
         data_root=DATA_ROOT,
     threads: PLAN.threads("make_eval_set")
+    group:
+        "eval_sets"
     resources:
         **PLAN.resources("make_eval_set"),
     conda:

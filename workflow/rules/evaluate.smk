@@ -46,6 +46,8 @@ rule compute_metrics:
         predictions=lambda wc: P(wc).eval_dir("predictions", wc.group),
         validation=lambda wc: f"--validation-set {P(wc).validation_set}" if P(wc).validation_set else "",
     threads: PLAN.threads("compute_metrics")
+    group:
+        "metrics"
     resources:
         **PLAN.resources("compute_metrics"),
     conda:
@@ -101,6 +103,8 @@ rule ensemble_curve:
         validation=lambda wc: P(wc).validation_set,
         test=lambda wc: P(wc).test_set,
     threads: PLAN.threads("compute_metrics")
+    group:
+        "metrics"
     resources:
         **PLAN.resources("compute_metrics"),
     conda:

@@ -449,13 +449,14 @@ class Plan:
         return out
 
     def resources(self, rule):
-        """A rule's Snakemake resources from ``config['resources']``: memory, a runtime that
-        grows with the attempt (so a job resubmitted after a timeout gets longer), and
+        """A rule's Snakemake resources from ``config['resources']``: memory and runtime that
+        grow with the attempt (a job resubmitted after running out of memory or time gets
+        k times both on attempt k), and
         GPUs as ``gpu`` (sbatch --gpus) or ``gres`` (sbatch --gres) by
         ``resources.gpu_request``."""
         spec, style = self.config["resources"][rule], self.config["resources"]["gpu_request"]
         resources = {
-            "mem_mb": spec["mem_mb"],
+            "mem_mb": lambda wildcards, attempt: spec["mem_mb"] * attempt,
             "runtime": lambda wildcards, attempt: spec["runtime"] * attempt,
         }
         if spec["gpu"] and style == "gres":

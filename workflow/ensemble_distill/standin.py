@@ -1,12 +1,19 @@
-"""Tiny stand-in CIFAR-10 / CIFAR-100 / SVHN / CIFAR-10-C files in the official formats,
-and paper configs shrunk to run on them in seconds (tests only)."""
+"""Stand-in CIFAR-10 / CIFAR-100 / SVHN / Tiny ImageNet files in the official formats, and
+paper configs shrunk to run on them: the tests' data, and the GPU acceptance check's
+(bench/gpu_acceptance.py) on machines that hold no dataset. Images are a per-class colour
+plus noise, so that networks learn something; nothing here is a real image.
+
+Shrinking keeps every student and eval-set kind, two corruption types at two severities,
+one epoch and three teachers (two or three per student); ``networks="tiny"`` also makes the
+networks tiny (tests on CPU), ``"real"`` keeps the paper's (device checks).
+"""
 
 import copy
 import pickle
+from pathlib import Path
 
 import numpy as np
 import yaml
-from conftest import REPO
 
 
 def images(rng, labels, classes):
@@ -51,14 +58,17 @@ def write_standin_data(root, per_batch=60, test=40, svhn=30, seed=0):
     return written
 
 
-def shrink(experiment):
-    """A paper experiment at stand-in size: every student and eval-set kind kept, tiny nets,
-    one epoch, two teachers per student (enough for every method)."""
+def shrink(experiment, networks="tiny", train=96, val=32):
+    """A paper experiment at stand-in size (module docstring): ``train`` and ``val``
+    images, one epoch; ``networks="tiny"`` also shrinks the networks and turns the GPU
+    settings (bf16, channels_last) off."""
     exp = copy.deepcopy(experiment)
-    exp["dataset"] = {**exp["dataset"], "verify": False, "subset": {"train": 96, "val": 32}}
+    exp["dataset"] = {**exp["dataset"], "verify": False, "subset": {"train": train, "val": val}}
     teacher = exp["teacher"]
-    teacher["depth"], teacher["width"] = (8, 4) if teacher["arch"] == "resnet" else (10, 1)
-    small = {"epochs": 1, "batch_size": 32, "amp": "none", "channels_last": False}
+    small = {"epochs": 1}
+    if networks == "tiny":
+        teacher["depth"], teacher["width"] = (8, 4) if teacher["arch"] == "resnet" else (10, 1)
+        small.update(batch_size=32, amp="none", channels_last=False)
 
     def shrink_train(train):
         train = {**train, **small}
@@ -80,9 +90,9 @@ def shrink(experiment):
         for key in ("hinton_epochs", "kd_epochs"):
             if key in student:
                 student[key] = 1
-        if "network" in student:
+        if "network" in student and networks == "tiny":
             student["network"] = {"width": 2}
-        if student.get("head", {}).get("layers", 1) > 1:
+        if student.get("head", {}).get("layers", 1) > 1 and networks == "tiny":
             student["head"] = {"type": "copy", "layers": 2}
     corrupt = [name for name, s in exp["eval_sets"].items() if s["kind"] == "corrupt"]
     for name in corrupt[2:]:  # two corruption types, two severities
@@ -97,16 +107,16 @@ def shrink(experiment):
     return exp
 
 
-def tiny_config(config_name, data_root, students=None):
-    """The paper config ``configs/<config_name>`` shrunk (``students``: keep only these), as
-    a config dict for the copy's config.yaml."""
-    config = yaml.safe_load((REPO / "configs" / config_name).read_text())
+def shrunk_config(config_path, data_root, students=None, device="cpu", **sizes):
+    """The paper config at ``config_path`` shrunk (:func:`shrink` with ``sizes``;
+    ``students``: keep only these), as a config dict for a workflow's config.yaml."""
+    config = yaml.safe_load(Path(config_path).read_text())
     run = config["run"]
-    experiments = {name: shrink(config["experiments"][name]) for name in run}
+    experiments = {name: shrink(config["experiments"][name], **sizes) for name in run}
     if students is not None:
         for exp in experiments.values():
             exp["students"] = {k: v for k, v in exp["students"].items() if k in students}
-    return {"run": run, "device": "cpu", "data_root": str(data_root),
+    return {"run": run, "device": device, "data_root": str(data_root),
             "experiments": experiments}  # fmt: skip
 
 
