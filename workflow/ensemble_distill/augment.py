@@ -9,13 +9,15 @@ runs) on any device augment alike.
 import torch
 import torch.nn.functional as F
 
+from .transfer import to_device
+
 
 def random_crop_flip(x, generator, crop=4, flip=True):
     """(B, C, H, W) images: each a random H x W window of the image zero-padded by ``crop``
     pixels on every side, then mirrored left-right with probability 1/2."""
     b, c, h, w = x.shape
     if crop:
-        shifts = torch.randint(0, 2 * crop + 1, (2, b), generator=generator).to(x.device)
+        shifts = to_device(torch.randint(0, 2 * crop + 1, (2, b), generator=generator), x.device)
         padded = F.pad(x, (crop, crop, crop, crop))
         rows = torch.arange(h, device=x.device) + shifts[0][:, None]  # (B, H)
         cols = torch.arange(w, device=x.device) + shifts[1][:, None]  # (B, W)
@@ -23,7 +25,7 @@ def random_crop_flip(x, generator, crop=4, flip=True):
         channel = torch.arange(c, device=x.device)[None, :, None, None]
         x = padded[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]
     if flip:
-        mirrored = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+        mirrored = to_device(torch.rand(b, generator=generator) < 0.5, x.device)
         x = torch.where(mirrored[:, None, None, None], x.flip(-1), x)
     return x
 

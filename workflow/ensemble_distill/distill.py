@@ -41,6 +41,7 @@ from .methods import is_perturbed, method_of, perturbation_of
 from .models import Members, build_model, load_members
 from .perturb import perturbation
 from .train import fit
+from .transfer import to_device
 
 # What a phase's loss matches, by task: the ensemble mean / mixture, or teacher m per member.
 MATCH = {
@@ -86,7 +87,7 @@ def batch_preparer(method, teachers, perturb):
             orders = [torch.arange(b)] + [
                 torch.randperm(b, generator=generator) for _ in range(1, m)
             ]
-            idx = torch.stack(orders, dim=1).to(x.device)  # (B, M)
+            idx = to_device(torch.stack(orders, dim=1), x.device)  # (B, M)
             same = x_kd is x
             x, y = x[idx], y[idx]
             x_kd = x if same else x_kd[idx]

@@ -29,10 +29,11 @@ import torch
 import torch.nn.functional as F
 
 from .models.resnet import as_unit_float
+from .transfer import to_device
 
 
 def _randn(shape, generator, like):
-    return torch.randn(shape, generator=generator).to(like.device, like.dtype)
+    return to_device(torch.randn(shape, generator=generator), like.device).to(like.dtype)
 
 
 def gaussian(x, teachers, *, step, generator, bounds=None, temperature=1.0, numerics=None):
@@ -64,7 +65,8 @@ def ods_direction(x, teacher, temperature, generator, numerics="paper"):
     with torch.enable_grad():
         logits = teacher(x)
         probs = F.softmax(logits / temperature, dim=-1)
-        weights = torch.rand(probs.shape, generator=generator).to(probs) * 2 - 1
+        weights = to_device(torch.rand(probs.shape, generator=generator), probs.device)
+        weights = weights.to(probs.dtype) * 2 - 1
         if numerics == "stable":
             upstream = logit_gradient(logits.detach(), weights, temperature).to(logits.dtype)
             (grad,) = torch.autograd.grad(logits, x, grad_outputs=upstream)

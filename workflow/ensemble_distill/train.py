@@ -32,12 +32,17 @@ from .augment import augmenter
 from .io import load_checkpoint, save_checkpoint
 from .models import Hydra, Members, is_factor
 from .optim import Optimizer
+from .transfer import to_device
 
 
 def batches(tensors, batch_size, generator=None):
-    """Yield tuples of mini-batches; shuffled when a generator is given."""
-    n = len(tensors[0])
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    """Yield tuples of mini-batches; shuffled when a generator is given (the order is drawn
+    on the CPU and copied to the data's device once)."""
+    n, device = len(tensors[0]), tensors[0].device
+    if generator is None:
+        order = torch.arange(n, device=device)
+    else:
+        order = to_device(torch.randperm(n, generator=generator), device)
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
         yield tuple(t[idx] for t in tensors)
@@ -46,12 +51,13 @@ def batches(tensors, batch_size, generator=None):
 def pack_batches(tensors, batch_size, generators=None):
     """Mini-batches of a pack: tensors are (R, N, ...), batches (R, B, ...), and replica r's
     batches follow its own order, the one :func:`batches` draws from ``generators[r]``."""
-    r, n = tensors[0].shape[:2]
+    (r, n), device = tensors[0].shape[:2], tensors[0].device
     if generators is None:
-        orders = torch.arange(n).expand(r, n)
+        orders = torch.arange(n, device=device).expand(r, n)
     else:
         orders = torch.stack([torch.randperm(n, generator=g) for g in generators])
-    rows = torch.arange(r)[:, None]
+        orders = to_device(orders, device)
+    rows = torch.arange(r, device=device)[:, None]
     for start in range(0, n, batch_size):
         idx = orders[:, start : start + batch_size]
         yield tuple(t[rows, idx] for t in tensors)
