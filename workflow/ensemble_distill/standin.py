@@ -107,6 +107,16 @@ def shrink(experiment, networks="tiny", train=96, val=32):
     return exp
 
 
+# A representative subset of each CIFAR config's students for end-to-end runs: every
+# method, every perturbation kind, 1- and 2-block Hydra heads, BE-4 and BE-3 from 3
+# teachers, a narrower WRN student, MIMO (the configs' dry runs cover every student).
+REPRESENTATIVE_STUDENTS = {
+    "hydra-cifar10.yaml": ["kd", "end2", "hydra3"],
+    "dm-cifar10.yaml": ["be4_scratch", "be4_gauss", "be8_confods"],
+    "dm-cifar100.yaml": ["wrn2_ods", "mimo3_ods"],
+}
+
+
 def shrunk_config(config_path, data_root, students=None, device="cpu", **sizes):
     """The paper config at ``config_path`` shrunk (:func:`shrink` with ``sizes``;
     ``students``: keep only these), as a config dict for a workflow's config.yaml."""
