@@ -92,3 +92,36 @@ def test_every_cifar_config_runs_end_to_end(acceptance):
     summary = (results / "hydra_cifar10/tables/summary.md").read_text()
     assert "| kd (Tran et al. 2020) |  | 0.8933 | 0.3598 |" in summary
     assert "hydra3 (Tran" not in summary  # Table 3's Hydra has 1-block heads
+
+
+def test_host_syncs_are_counted_per_training_epoch(monkeypatch, tmp_path):
+    """The sync counter wraps the train_epoch that fit calls: a loss that warns as CUDA's
+    sync debug mode does, once per step, is counted 4 times in each of 2 epochs (CUDA's
+    calls are stubbed: CI has no GPU)."""
+    import warnings
+
+    import torch
+
+    sys.path.insert(0, str(REPO / "bench"))
+    import gpu_acceptance
+    from ensemble_distill.models import build_model
+    from ensemble_distill.train import fit
+
+    modes = []
+    monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", modes.append)
+    for name in ("synchronize", "reset_peak_memory_stats"):
+        monkeypatch.setattr(torch.cuda, name, lambda device=None: None)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: 2**21)
+
+    def loss(model, x, y):
+        warnings.warn("called a synchronizing CUDA operation", UserWarning, stacklevel=1)
+        return torch.nn.functional.cross_entropy(model(x)[:, 0], y)
+
+    model = build_model({"arch": "mlp", "sizes": [3, 4, 2]})
+    x, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
+    record = {}
+    with gpu_acceptance.measured(torch.device("cuda"), record):
+        fit(model, loss, (x, y), None, epochs=2, batch_size=8, lr=0.01, weight_decay=0.0,
+            seed=0, resume=tmp_path / "r.pt", fingerprint="f", log=lambda line: None)  # fmt: skip
+    assert record["syncs"] == [4, 4] and record["peak_gpu_mib"] == 2.0
+    assert modes == ["warn", "default"] * 2

@@ -76,6 +76,8 @@ def shrink(experiment, networks="tiny", train=96, val=32):
             train.pop(key, None)
         if train.get("schedule") == "multistep":  # one epoch: a step at epoch 0
             train["lr_steps"] = [[0, 1.0]]
+        if train.get("schedule") == "warmup_linear_decay":  # one epoch: the first, warm-up
+            train["milestones"] = [1, 1, 1]  # epoch (lr x 0.01); the full rate diverges here
         return train
 
     teacher["train"] = shrink_train(teacher["train"])

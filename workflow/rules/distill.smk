@@ -34,6 +34,11 @@ rule distill_student:
 
 
 # LatentBE: no training; each seed's BatchEnsemble source student averaged (latent.py).
+# Seconds of work: a local rule, never a cluster job of its own.
+localrules:
+    average_student,
+
+
 rule average_student:
     wildcard_constraints:
         student=PLAN.students_named(lambda m: m.name == "latent_be"),
