@@ -67,6 +67,7 @@ from ensemble_distill.standin import (  # noqa: E402
     shrunk_config,
     write_standin_data,
 )
+from ensemble_distill.tables.format import markdown as table  # noqa: E402
 from ensemble_distill.transfer import to_device  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -353,48 +354,41 @@ def markdown(report):
         lines += ["Tiny networks and datasets (`--tiny`): the plumbing check; no figure here "
                   "says anything about speed or memory.", ""]  # fmt: skip
     if rates := report.get("throughput"):
-        lines += ["## Throughput (bf16, channels_last)", "",
-                  "| job | images/s | peak GPU MiB | wall s | host syncs, last epoch (steps) |",
-                  "|---|---|---|---|---|"]  # fmt: skip
-        for r in rates.values():
-            peak = "" if r["peak_gpu_mib"] is None else f"{r['peak_gpu_mib']:,.0f}"
-            syncs = f"{r['syncs'][-1]} ({r['steps_per_epoch']})" if r["syncs"] else "n/a"
-            lines.append(f"| {r['job']} | {r['images_per_s']:,.0f} | {peak} | "
-                         f"{r['wall_s']:.1f} | {syncs} |")  # fmt: skip
+        header = ["job", "images/s", "peak GPU MiB", "wall s", "host syncs, last epoch (steps)"]
+        rows = [[r["job"], f"{r['images_per_s']:,.0f}",
+                 "" if r["peak_gpu_mib"] is None else f"{r['peak_gpu_mib']:,.0f}",
+                 f"{r['wall_s']:.1f}",
+                 f"{r['syncs'][-1]} ({r['steps_per_epoch']})" if r["syncs"] else "n/a"]
+                for r in rates.values()]  # fmt: skip
         values = {k: r["images_per_s"] for k, r in rates.items()}
         aims = [f"{text}: {'met' if ok(values) else 'missed'}" for text, ok in AIMS]
-        lines += ["", "Aims: " + "; ".join(aims) + ".", ""]
+        lines += ["## Throughput (bf16, channels_last)", "", table(header, rows),
+                  "Aims: " + "; ".join(aims) + ".", ""]  # fmt: skip
         if "gpu_memory_mib" in report:
             top = max(rates.values(), key=lambda r: r["peak_gpu_mib"])
             lines += [f"Largest peak: {top['peak_gpu_mib']:,.0f} of "
                       f"{report['gpu_memory_mib']:,.0f} MiB ({top['job']}).", ""]  # fmt: skip
     if draws := report.get("draws"):
+        rows = [[name, f"{ms:.3f}"] for name, ms in draws.items()]
         lines += ["## Random draws per training step (batch of BE-4: 4 × the batch)", "",
-                  "| draw | ms per step |", "|---|---|"]  # fmt: skip
-        lines += [f"| {name} | {ms:.3f} |" for name, ms in draws.items()] + [""]
-    if rows := report.get("runtime"):
+                  table(["draw", "ms per step"], rows)]  # fmt: skip
+    if runtime := report.get("runtime"):
+        header = ["config", "rule", "job", "declared min", "needed min (as)", "verdict"]
+        rows = [[r["config"], r["rule"], r["job"], r["declared_min"],
+                 f"{r['need_min']:,.0f} ({r['measured_as']})", r["verdict"]]
+                for r in runtime]  # fmt: skip
+        unmeasured = ", ".join(report["runtime_unmeasured"])
         lines += ["## Declared runtime against the full job at the measured rate", "",
-                  "| config | rule | job | declared min | needed min (as) | verdict |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
-        for r in rows:
-            need = f"{r['need_min']:,.0f} ({r['measured_as']})"
-            lines.append(f"| {r['config']} | {r['rule']} | {r['job']} | {r['declared_min']} | "
-                         f"{need} | {r['verdict']} |")  # fmt: skip
-        lines += ["", "Not measured (no job above stands for them): "
-                  + ", ".join(report["runtime_unmeasured"]) + ".", ""]  # fmt: skip
-    if rows := report.get("memory"):
+                  table(header, rows), f"Not measured (no job above stands for them): "
+                  f"{unmeasured}.", ""]  # fmt: skip
+    if memory := report.get("memory"):
+        header = ["config", "rule", "declared MB", "peak RSS MB", "longest job s", "verdict"]
+        rows = [[r["config"], r["rule"], r["declared_mb"], f"{r['peak_rss_mb']:,.0f}",
+                 f"{r['wall_s']:.1f}", r["verdict"]] for r in memory]  # fmt: skip
         lines += ["## Declared host memory against the workflow run's peak", "",
-                  "| config | rule | declared MB | peak RSS MB | longest job s | verdict |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
-        for r in rows:
-            peak = f"{r['peak_rss_mb']:,.0f} | {r['wall_s']:.1f}"
-            lines.append(f"| {r['config']} | {r['rule']} | {r['declared_mb']} | {peak} | "
-                         f"{r['verdict']} |")  # fmt: skip
-        caveat = (
-            "The run holds about 2k training and 500 test images: memory that grows "
-            "with the data (eval sets, predictions, metrics) is larger at full size."
-        )
-        lines += ["", caveat, ""]
+                  table(header, rows), "The run holds about 2k training and 500 test images: "
+                  "memory that grows with the data (eval sets, predictions, metrics) is "
+                  "larger at full size.", ""]  # fmt: skip
     if run := report.get("workflow"):
         missing = sorted(set(run["planned"]) - set(run["ran"]))
         lines += ["## Every CIFAR config shrunk, through Snakemake", "",
