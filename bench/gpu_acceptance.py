@@ -31,11 +31,14 @@ then say nothing about speed; CI runs it on CPU to keep the script working.
 """
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -311,18 +314,33 @@ def run_workflow(out, device, size, configs, timeout):
     dry = subprocess.run([*snakemake, "-n"], cwd=folder, capture_output=True, text=True)
     planned = job_stats(dry.stdout + dry.stderr)
     tic = time.perf_counter()
-    try:
-        result = subprocess.run([*snakemake, "--cores", "all"], cwd=folder, capture_output=True,
-                                text=True, timeout=timeout)  # fmt: skip
-        returncode, output = result.returncode, result.stdout + result.stderr
-    except subprocess.TimeoutExpired as error:
-        returncode, output = "timeout", f"{error.stdout or ''}{error.stderr or ''}"
-    (out / "workflow.log").write_text(dry.stdout + dry.stderr + output)
+    (out / "workflow.log").write_text(dry.stdout + dry.stderr)
+    returncode = snakemake_within(snakemake, folder, timeout, out / "workflow.log")
+    output = (out / "workflow.log").read_text()
     benchmarks = read_benchmarks(folder / "benchmarks")
     ran = sorted({rule for rule, _ in benchmarks})
     failed = sorted(set(re.findall(r"Error in rule (\w+)", output)))
     return {"returncode": returncode, "seconds": time.perf_counter() - tic,
             "planned": planned, "ran": ran, "failed": failed}, benchmarks  # fmt: skip
+
+
+def snakemake_within(command, folder, timeout, log):
+    """Exit status (or "timeout") of ``command --cores all``, its output written to
+    ``log``. At the timeout Snakemake gets SIGTERM (it stops its jobs, which keep their
+    resume states), then what is left of its process group SIGKILL: no job outlives it."""
+    with open(log, "a") as output:
+        run = subprocess.Popen([*command, "--cores", "all"], cwd=folder, stdout=output,
+                               stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        try:
+            return run.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            run.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                run.wait(timeout=60)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+            return "timeout"
 
 
 def job_stats(text):
@@ -395,7 +413,7 @@ def markdown(report):
                   f"Exit status {run['returncode']} after {run['seconds']:.0f} s; "
                   f"{sum(run['planned'].values())} jobs of {len(run['planned'])} rules planned; "
                   f"rules that ran: {len(run['ran'])}; "
-                  f"failed: {', '.join(run['failed']) or 'none'}; "
+                  f"failed or stopped: {', '.join(run['failed']) or 'none'}; "
                   f"planned but not run: {', '.join(missing) or 'none'}.", ""]  # fmt: skip
     return "\n".join(lines)
 
