@@ -83,8 +83,10 @@ def exists(path):
 
 def scratch_command(record, root, scratch):
     command = list(record["command"])
-    if command[0].startswith("python"):
-        command[0] = sys.executable
+    if command[0].startswith("python"):  # the recorded name beside this interpreter (a
+        # venv has python and python3): the rerun's record then names it alike
+        same = Path(sys.executable).with_name(command[0])
+        command[0] = str(same) if same.exists() else sys.executable
     return [command[0], *(absolute(a, root, scratch) for a in command[1:])]
 
 
