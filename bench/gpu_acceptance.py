@@ -62,16 +62,18 @@ from cifar_throughput import (  # noqa: E402
     teacher_rate,
     train_settings,
 )
-from ensemble_distill import cifar, train  # noqa: E402
+from ensemble_distill import cifar, provenance, train  # noqa: E402
 from ensemble_distill.config import validate_config  # noqa: E402
 from ensemble_distill.plan import Plan  # noqa: E402
 from ensemble_distill.standin import (  # noqa: E402
     REPRESENTATIVE_STUDENTS,
+    mark_unverified,
     shrunk_config,
     write_standin_data,
 )
 from ensemble_distill.tables.format import markdown as table  # noqa: E402
 from ensemble_distill.transfer import to_device  # noqa: E402
+from pipeline import benchmarks, copy_workflow  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = ["hydra-cifar10.yaml", "dm-cifar10.yaml", "dm-cifar100.yaml"]
@@ -217,13 +219,8 @@ def paper_plans(configs, data_root):
     """{config file: Plan of the paper config}, validated against the stand-in files."""
     plans = {}
     for name in configs:
-        config = yaml.safe_load((REPO / "configs" / name).read_text())
+        config = mark_unverified(yaml.safe_load((REPO / "configs" / name).read_text()))
         config["data_root"] = str(data_root)
-        for exp in config["experiments"].values():
-            exp["dataset"]["verify"] = False
-            for spec in exp["eval_sets"].values():
-                if spec.get("source") == "svhn":
-                    spec["verify"] = False
         plans[name] = Plan(validate_config(config))
     return plans
 
@@ -275,10 +272,12 @@ def runtime_rows(plans, rates):
 
 
 def memory_rows(plans, benchmarks):
-    """Each rule's peak host memory in the workflow run against its declared mem_mb."""
+    """Each rule's peak host memory in the workflow run (``benchmarks``: pipeline.benchmarks
+    rows) against its declared mem_mb."""
     by_exp = {exp.name: (name, plan) for name, plan in plans.items() for exp in plan.to_run}
     rows = []
-    for (rule, exp), peak in sorted(benchmarks.items()):
+    peaks = benchmarks.groupby(["rule", "experiment"])[["s", "max_rss"]].max()
+    for (rule, exp), peak in peaks.iterrows():
         if exp not in by_exp or rule not in by_exp[exp][1].config["resources"]:
             continue  # local rules (tables, figures) declare nothing
         name, plan = by_exp[exp]
@@ -294,14 +293,9 @@ def memory_rows(plans, benchmarks):
 # ----------------------------------------------------------------------------- workflow
 def run_workflow(out, device, size, configs, timeout):
     """The shrunk configs through Snakemake in a copy of the workflow under ``out``:
-    {returncode, planned, ran, failed, seconds}; per-rule peaks in ``benchmarks``."""
-    folder = out / "workflow"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(REPO / name, folder / name)
-    for name in ("workflow", "profiles", "envs", "configs"):
-        shutil.copytree(REPO / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+    ({returncode, planned, ran, failed, seconds}, the jobs' benchmark rows)."""
+    shutil.rmtree(out / "workflow", ignore_errors=True)
+    folder = copy_workflow(out / "workflow")
     experiments = {}
     for name in configs:
         students = REPRESENTATIVE_STUDENTS.get(name)
@@ -317,11 +311,11 @@ def run_workflow(out, device, size, configs, timeout):
     (out / "workflow.log").write_text(dry.stdout + dry.stderr)
     returncode = snakemake_within(snakemake, folder, timeout, out / "workflow.log")
     output = (out / "workflow.log").read_text()
-    benchmarks = read_benchmarks(folder / "benchmarks")
-    ran = sorted({rule for rule, _ in benchmarks})
+    jobs = benchmarks(folder / "benchmarks")
+    ran = sorted(set(jobs["rule"]))
     failed = sorted(set(re.findall(r"Error in rule (\w+)", output)))
     return {"returncode": returncode, "seconds": time.perf_counter() - tic,
-            "planned": planned, "ran": ran, "failed": failed}, benchmarks  # fmt: skip
+            "planned": planned, "ran": ran, "failed": failed}, jobs  # fmt: skip
 
 
 def snakemake_within(command, folder, timeout, log):
@@ -348,20 +342,6 @@ def job_stats(text):
     block = text.split("Job stats:")[1].split("\ntotal")[0]
     pairs = [line.split() for line in block.splitlines() if len(line.split()) == 2]
     return {rule: int(n) for rule, n in pairs if n.isdigit() and rule != "all"}
-
-
-def read_benchmarks(folder):
-    """{(rule, experiment): {"s": most seconds, "max_rss": most MB}} from benchmark: files."""
-    peaks = {}
-    for path in folder.rglob("*.tsv"):
-        rule, exp = path.relative_to(folder).parts[:2]
-        lines = path.read_text().splitlines()
-        values = dict(zip(lines[0].split("\t"), lines[-1].split("\t"), strict=True))
-        peak = peaks.setdefault((rule, exp.removesuffix(".tsv")), {"s": 0.0, "max_rss": 0.0})
-        peak["s"] = max(peak["s"], float(values["s"]))
-        if values["max_rss"] != "NA":
-            peak["max_rss"] = max(peak["max_rss"], float(values["max_rss"]))
-    return peaks
 
 
 # ----------------------------------------------------------------------------- report
@@ -418,12 +398,6 @@ def markdown(report):
     return "\n".join(lines)
 
 
-def commit():
-    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True)  # fmt: skip
-    return result.stdout.strip() or "unknown"
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -442,24 +416,25 @@ def main(argv=None):
     write_standin_data(args.out / "data", **size["standin"])
     report = {"hardware": hardware(device), "platform": platform.platform(),
               "command": " ".join(["python", "bench/gpu_acceptance.py", *sys.argv[1:]]),
-              "commit": commit(), "date": date.today().isoformat(), "tiny": args.tiny}  # fmt: skip
+              "commit": provenance.git_state(REPO)["commit"],
+              "date": date.today().isoformat(), "tiny": args.tiny}  # fmt: skip
+    if device.type == "cuda":
+        report["gpu_memory_mib"] = torch.cuda.get_device_properties(device).total_memory / 2**20
     if "throughput" in args.parts:
         with tempfile.TemporaryDirectory() as tmp:
             report["throughput"] = throughput(device, size, tmp)
     if "draws" in args.parts:
         report["draws"] = draw_costs(device, size["batch"])
-    benchmarks = {}
     if "workflow" in args.parts:
-        report["workflow"], benchmarks = run_workflow(args.out, device, size, args.configs,
-                                                      args.workflow_timeout)  # fmt: skip
+        report["workflow"], jobs = run_workflow(args.out, device, size, args.configs,
+                                                args.workflow_timeout)  # fmt: skip
     if "resources" in args.parts:
         plans = paper_plans(args.configs, args.out / "data")
         if "throughput" in report:
             rates = {k: r["images_per_s"] for k, r in report["throughput"].items()}
             report["runtime"], report["runtime_unmeasured"] = runtime_rows(plans, rates)
-        report["memory"] = memory_rows(plans, benchmarks)
-        if device.type == "cuda":
-            report["gpu_memory_mib"] = torch.cuda.get_device_properties(device).total_memory / 2**20
+        if "workflow" in report:
+            report["memory"] = memory_rows(plans, jobs)
     (args.out / "acceptance.json").write_text(json.dumps(report, indent=1) + "\n")
     (args.out / "acceptance.md").write_text(markdown(report) + "\n")
     print(markdown(report))

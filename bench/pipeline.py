@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
+WORKFLOW = ("Snakefile", "config.yaml", "workflow", "profiles", "envs", "configs")
 
 
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ [\d:]{8} \d{4})\]$")
@@ -67,6 +68,32 @@ def occupancy(log, wall):
     )
 
 
+def copy_workflow(destination):
+    """A runnable copy of the workflow (``WORKFLOW``, without results) in ``destination``;
+    the tests and bench/gpu_acceptance.py run theirs in one too."""
+    Path(destination).mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, Path(destination) / name,
+                            ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+        else:
+            shutil.copy(REPO / name, Path(destination) / name)
+    return Path(destination)
+
+
+def benchmarks(folder):
+    """One row per job from the rules' ``benchmark:`` files under ``folder``: rule,
+    experiment (the folder or file under the rule's), seconds ``s`` and ``max_rss`` (MB;
+    NaN where Snakemake did not sample it)."""
+    rows = []
+    for tsv in Path(folder).rglob("*.tsv"):
+        rule, experiment = tsv.relative_to(folder).parts[:2]
+        last = pd.read_csv(tsv, sep="\t", na_values="NA").iloc[-1]
+        rows.append({"rule": rule, "experiment": experiment.removesuffix(".tsv"),
+                     "s": last["s"], "max_rss": last["max_rss"]})  # fmt: skip
+    return pd.DataFrame(rows, columns=["rule", "experiment", "s", "max_rss"])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     parser.add_argument("--configfile", default="config.yaml", help="relative to the repo")
@@ -75,13 +102,7 @@ def main():
     parser.add_argument("--keep", help="copy results/ (and the Snakemake log) here afterwards")
     args, extra = parser.parse_known_args()
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        for name in ("Snakefile", "workflow", "profiles", "envs", "configs"):
-            src = REPO / name
-            if src.is_dir():
-                shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-            elif src.exists():
-                shutil.copy(src, work / name)
+        work = copy_workflow(tmp)
         shutil.copy(REPO / args.configfile, work / "config.yaml")
         if args.data_root:
             extra += ["--config", f"data_root={Path(args.data_root).resolve()}"]
@@ -91,11 +112,7 @@ def main():
         wall = time.perf_counter() - tic
         if run.returncode:
             print(run.stdout[-5000:], run.stderr[-5000:])
-        rows = []
-        for tsv in (work / "benchmarks").rglob("*.tsv"):
-            rule = tsv.relative_to(work / "benchmarks").parts[0]
-            rows.append({"rule": rule, "seconds": pd.read_csv(tsv, sep="\t")["s"].iloc[0]})
-        stages = pd.DataFrame(rows).groupby("rule")["seconds"].agg(["count", "sum", "max"])
+        stages = benchmarks(work / "benchmarks").groupby("rule")["s"].agg(["count", "sum", "max"])
         print(stages.sort_values("sum", ascending=False).round(1).to_string())
         print(
             f"summed job time {stages['sum'].sum():.0f} s; wall time {wall:.0f} s "

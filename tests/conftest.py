@@ -1,5 +1,4 @@
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +7,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "workflow"))  # the package, also without `pip install -e .`
+sys.path.insert(0, str(REPO / "bench"))
+from pipeline import copy_workflow  # noqa: E402  (what a runnable copy of the workflow holds)
 
 
 def two_split_regression(n=80, train=60):
@@ -33,11 +34,7 @@ def snakemake(*args, cwd, timeout=900):
 @pytest.fixture
 def workflow_copy(tmp_path):
     """A copy of the workflow in a temporary folder, so results/ never touch the repo."""
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    for name in ("workflow", "profiles", "envs", "configs"):
-        shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    return tmp_path
+    return copy_workflow(tmp_path)
 
 
 def commit_all(workflow):

@@ -17,7 +17,7 @@ from ensemble_distill.datasets import DataError, load_dataset
 from ensemble_distill.evalsets import build_eval_set
 from ensemble_distill.metrics import evaluate_predictions
 from ensemble_distill.models import build_model, count_parameters, hydra_spec, teacher_spec
-from ensemble_distill.standin import shrunk_config, write_standin_data
+from ensemble_distill.standin import mark_unverified, shrunk_config, write_standin_data
 from ensemble_distill.train import lr_factor
 from scipy import ndimage
 
@@ -288,15 +288,8 @@ def test_paper_config_dry_run(name, standin_root, workflow_copy):
     # Stand-in files are not the official ones: the config check compares MD5s where
     # `verify` is on, so the dry run turns it off, as a user of stand-ins would.
     paper = yaml.safe_load((REPO / "configs" / name).read_text())
-    standin = {"experiments": {}}
-    for experiment in paper.get("run") or paper["experiments"]:
-        svhn = [s for s, spec in paper["experiments"][experiment]["eval_sets"].items()
-                if spec.get("source") == "svhn"]  # fmt: skip
-        unverified = {s: {"verify": False} for s in svhn}
-        standin["experiments"][experiment] = {"dataset": {"verify": False},
-                                              "eval_sets": unverified}  # fmt: skip
-    (workflow_copy / "standin.yaml").write_text(yaml.safe_dump(standin))
-    result = snakemake("-n", "--configfile", f"configs/{name}", "standin.yaml", "--config",
+    (workflow_copy / "standin.yaml").write_text(yaml.safe_dump(mark_unverified(paper)))
+    result = snakemake("-n", "--configfile", "standin.yaml", "--config",
                        f"data_root={standin_root}", cwd=workflow_copy)  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     counts = dict(

@@ -10,21 +10,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, snakemake
+from conftest import REPO, copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 KILL_AFTER = (6, 14, 24)  # seconds into each restarted run
 TRAINING = ("ensemble_distill.teacher", "ensemble_distill.distill")
 
 
-def copy_workflow(destination):
-    destination.mkdir()
-    for name in ("Snakefile",):
-        shutil.copy(REPO / name, destination / name)
-    for name in ("workflow", "profiles", "envs"):
-        shutil.copytree(
-            REPO / name, destination / name, ignore=shutil.ignore_patterns("__pycache__")
-        )
+def toy_workflow(destination):
+    copy_workflow(destination)
     config = (REPO / "tests/configs/tiny.yaml").read_text()
     (destination / "config.yaml").write_text(config + "run: [toy]\n")  # the 2-D toy: ~1 min
     return destination
@@ -67,7 +61,7 @@ def artifacts(workflow):
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 def test_killed_and_restarted_run_ends_with_identical_bytes(tmp_path):
-    killed = copy_workflow(tmp_path / "workflow")
+    killed = toy_workflow(tmp_path / "workflow")
     result = snakemake("--cores", "2", cwd=killed)
     assert result.returncode == 0, result.stderr[-3000:]
     expected = artifacts(killed)  # the uninterrupted run; then the same run again, killed
@@ -98,7 +92,7 @@ def test_killed_and_restarted_run_ends_with_identical_bytes(tmp_path):
 
 def long_training_workflow(destination):
     """The toy experiment with teachers that train for minutes, saving after every epoch."""
-    workflow = copy_workflow(destination)
+    workflow = toy_workflow(destination)
     config = (
         (workflow / "config.yaml")
         .read_text()

@@ -4,14 +4,13 @@ differs; changed inputs refuse the rerun before anything runs; nothing in result
 written) and results bundles (bundle.py: every table and figure regenerated elsewhere
 from a bundle, without checkpoints or data, byte-identical)."""
 
-import shutil
 import subprocess
 import sys
 import tarfile
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, copy_workflow
 from ensemble_distill.io import file_sha256, load_checkpoint, load_npz, save_checkpoint, save_npz
 
 pytestmark = pytest.mark.slow
@@ -23,10 +22,7 @@ METRICS = "results/img/metrics/all/hydra/seed0.parquet"
 def workflow(tmp_path_factory):
     """The tiny config's digits experiment ('img'), run once for every test here."""
     root = tmp_path_factory.mktemp("rerun")
-    for name in ("Snakefile",):
-        shutil.copy(REPO / name, root / name)
-    for name in ("workflow", "profiles", "envs"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_workflow(root)
     (root / "config.yaml").write_text((REPO / "tests/configs/tiny.yaml").read_text()
                                       + "run: [img]\n")  # fmt: skip
     done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=root,
@@ -115,12 +111,7 @@ def test_bundle_regenerates_every_table_and_figure_elsewhere(workflow, tmp_path)
     assert "config.yaml" in names and "bundle.json" in names
     assert not [n for n in names if "/teachers/" in n or "/students/" in n or "/tables/" in n]
     assert "results/img/metrics.parquet" in names and "results/img/histories.parquet" in names
-    fresh = tmp_path / "elsewhere"
-    fresh.mkdir()
-    for name in ("Snakefile",):
-        shutil.copy(REPO / name, fresh / name)
-    for name in ("workflow", "profiles", "envs"):
-        shutil.copytree(REPO / name, fresh / name, ignore=shutil.ignore_patterns("__pycache__"))
+    fresh = copy_workflow(tmp_path / "elsewhere")
     with tarfile.open(archive) as tar:
         tar.extractall(fresh, filter="data")
     done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=fresh,

@@ -40,7 +40,7 @@ from .losses import (
 from .methods import is_perturbed, method_of, perturbation_of
 from .models import Members, build_model, load_members
 from .perturb import perturbation
-from .train import fit
+from .train import fit, kept_state
 from .transfer import to_device
 
 # What a phase's loss matches, by task: the ensemble mean / mixture, or teacher m per member.
@@ -248,9 +248,7 @@ def distill(data_path, student_cfg, teacher_paths, seed, *, out, resume_dir, dev
         method=student_cfg["method"],
         teacher_seeds=teacher_seeds,
         history=history,
-        kept="best"
-        if val[0] is not None and student_cfg["train"].get("keep") != "last"
-        else "last",
+        kept=kept_state(val[0] is not None, student_cfg["train"].get("keep", "best")),
     )
     if not keep_resume:
         shutil.rmtree(resume_dir, ignore_errors=True)

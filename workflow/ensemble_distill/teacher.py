@@ -30,7 +30,7 @@ from .io import atomic_path, file_sha256, save_checkpoint
 from .jobs import add_job_arguments, configure_torch, fingerprint, log, pick_device
 from .losses import member_gaussian_nll, member_nll
 from .models import TASK_OUTPUT, Members, build_model, teacher_spec
-from .train import fit
+from .train import fit, kept_state
 
 # Per-member objective by task: outputs (R, B, C), targets (R, B) -> (R,) losses.
 OBJECTIVES = {"classification": member_nll, "regression": member_gaussian_nll}
@@ -88,7 +88,7 @@ def train_teachers(data_path, teacher_cfg, seeds, *, out, resume, device="auto")
     for i, seed in enumerate(seeds):
         rows = range(i * data.n_splits, (i + 1) * data.n_splits)
         final = [histories[r][-1]["val_loss"] for r in rows]
-        kept = "best" if val is not None and teacher_cfg["train"].get("keep") != "last" else "last"
+        kept = kept_state(val is not None, teacher_cfg["train"].get("keep", "best"))
         if kept == "best":  # the kept epoch's loss
             final = [min(h["val_loss"] for h in histories[r]) for r in rows]
         path = Path(plan.checkpoint(out, seed))

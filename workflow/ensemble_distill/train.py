@@ -242,6 +242,12 @@ def train_epoch(model, loss_fn, opt, train, epoch, *, seeds, pack, batch_size, a
     return (mean.tolist() if pack else [mean.item()]), n
 
 
+def kept_state(has_validation, keep="best"):
+    """Which epoch's state training keeps: ``best`` (lowest validation loss) when there is a
+    validation set and ``keep`` (config ``train.keep``) asks for it, else ``last``."""
+    return "best" if has_validation and keep == "best" else "last"
+
+
 def fit(model, loss_fn, train, val, *, epochs, batch_size, lr, weight_decay, seed, resume,
         fingerprint, checkpoint_interval=0.0, optimizer="adam", momentum=0.9,
         schedule="constant", milestones=None, lr_steps=None, factor_lr=1.0, log=print,
@@ -291,7 +297,7 @@ def fit(model, loss_fn, train, val, *, epochs, batch_size, lr, weight_decay, see
             train_loss if val is None else validation_loss(model, val_loss_fn or loss_fn, val, pack)
         )
         now = time.perf_counter()
-        keep_best = val is not None and keep == "best"
+        keep_best = kept_state(val is not None, keep) == "best"
         progress.record(epoch, replicas, train_loss, val_loss, keep_best=keep_best)
         progress.log(log, pack, epochs, now - tic, n * len(seeds))
         if now - last_write >= checkpoint_interval or epoch + 1 == epochs:
